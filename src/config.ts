@@ -1,0 +1,110 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { DEFAULT_DATA_DIR, PROJECT_ROOT } from './paths.ts';
+import { ErrorCode, SandboxError } from './sandbox/errors.ts';
+import { isSnowflake } from './sandbox/validation.ts';
+import type { SandboxLimits } from './sandbox/types.ts';
+
+export interface Config {
+  databaseUrl: string | undefined;
+  dataDir: string;
+  redisUrl: string | undefined;
+  logLevel: string;
+  limits: SandboxLimits;
+  adminIds: ReadonlySet<string>;
+  discord: {
+    token: string | undefined;
+    apiUrl: string | undefined;
+    devGuildId: string | undefined;
+  };
+  http: { port: number; host: string };
+  sweeper: {
+    intervalMs: number;
+    graceMs: number;
+    warnBeforeMs: number;
+    stuckAfterMs: number;
+  };
+}
+
+/** Loads `.env` from the project root (then the current directory) when present. Real env wins. */
+export function loadDotEnv(): void {
+  for (const file of [resolve(PROJECT_ROOT, '.env'), resolve(process.cwd(), '.env')]) {
+    if (existsSync(file)) {
+      process.loadEnvFile(file);
+      return;
+    }
+  }
+}
+
+const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+/**
+ * Validates the whole configuration before anything touches state. Collects every problem
+ * and throws one SandboxError (SANDBOX_013) listing them all.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { requireDiscordToken?: boolean } = {}): Config {
+  const problems: string[] = [];
+  const str = (key: string): string | undefined => {
+    const v = env[key]?.trim();
+    return v ? v : undefined;
+  };
+  const int = (key: string, fallback: number, min: number, max: number): number => {
+    const raw = str(key);
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${key} must be a whole number from ${min} to ${max} (got ${JSON.stringify(raw)})`);
+      return fallback;
+    }
+    return n;
+  };
+  const url = (key: string, protocols: string[]): string | undefined => {
+    const raw = str(key);
+    if (raw === undefined) return undefined;
+    try {
+      const u = new URL(raw);
+      if (!protocols.includes(u.protocol)) problems.push(`${key} must use ${protocols.join(' or ')}`);
+    } catch {
+      problems.push(`${key} is not a valid URL`);
+    }
+    return raw;
+  };
+
+  const token = str('DISCORD_TOKEN');
+  if (opts.requireDiscordToken && !token) {
+    problems.push('DISCORD_TOKEN is not set: put DISCORD_TOKEN=<your bot token> in .env (see .env.example) or the environment');
+  }
+  const adminIds = (str('BOT_ADMIN_IDS') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const id of adminIds) if (!isSnowflake(id)) problems.push(`BOT_ADMIN_IDS contains ${JSON.stringify(id)}, which is not a Discord user id`);
+  const devGuildId = str('DEV_GUILD_ID');
+  if (devGuildId && !isSnowflake(devGuildId)) problems.push('DEV_GUILD_ID must be a Discord guild id (17-20 digits)');
+  const logLevel = str('LOG_LEVEL') ?? 'info';
+  if (!LEVELS.has(logLevel)) problems.push(`LOG_LEVEL must be one of ${[...LEVELS].join(', ')}`);
+
+  const maxTtlHours = int('SANDBOX_MAX_TTL_HOURS', 168, 1, 8760);
+  const config: Config = {
+    databaseUrl: url('DATABASE_URL', ['postgres:', 'postgresql:']),
+    dataDir: resolve(str('SANDBOX_DATA_DIR') ?? DEFAULT_DATA_DIR),
+    redisUrl: url('REDIS_URL', ['redis:', 'rediss:']),
+    logLevel,
+    limits: {
+      maxPerOwner: int('SANDBOX_MAX_PER_OWNER', 5, 1, 1000),
+      defaultTtlHours: int('SANDBOX_DEFAULT_TTL_HOURS', 24, 1, 8760),
+      maxTtlHours,
+    },
+    adminIds: new Set(adminIds),
+    discord: { token, apiUrl: url('DISCORD_API_URL', ['http:', 'https:']), devGuildId },
+    http: { port: int('HTTP_PORT', 8080, 0, 65535), host: str('HTTP_HOST') ?? '127.0.0.1' },
+    sweeper: {
+      intervalMs: int('SWEEP_INTERVAL_SECONDS', 60, 1, 86_400) * 1000,
+      graceMs: int('EXPIRY_GRACE_MINUTES', 60, 0, 10_080) * 60_000,
+      warnBeforeMs: int('EXPIRY_WARNING_MINUTES', 60, 0, 10_080) * 60_000,
+      stuckAfterMs: int('STUCK_THRESHOLD_MINUTES', 10, 1, 1440) * 60_000,
+    },
+  };
+  if (config.limits.defaultTtlHours > maxTtlHours) problems.push('SANDBOX_DEFAULT_TTL_HOURS must not exceed SANDBOX_MAX_TTL_HOURS');
+  if (problems.length) {
+    throw new SandboxError(ErrorCode.Config, `Invalid configuration: ${problems.join('; ')}`, { problems });
+  }
+  return config;
+}

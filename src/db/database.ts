@@ -1,0 +1,67 @@
+import pg from 'pg';
+import { PrismaPg } from '@prisma/adapter-pg';
+import { PrismaClient } from '../generated/prisma/client.ts';
+import type { Logger } from '../logger.ts';
+import { openEmbedded, type EmbeddedDatabase } from './embedded.ts';
+import { migrate, type MigrationResult } from './migrator.ts';
+
+export { PrismaClient };
+
+/** Interactive transactions wait their turn on PGlite, which runs one at a time. */
+export const TX_OPTIONS = { maxWait: 20_000, timeout: 60_000 } as const;
+
+export interface Database {
+  prisma: PrismaClient;
+  pool: pg.Pool;
+  url: string;
+  embedded: boolean;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  databaseUrl?: string | undefined;
+  dataDir: string;
+  logger: Logger;
+  /** Apply pending migrations before returning (default true). */
+  migrate?: boolean;
+  poolSize?: number;
+}
+
+export function createPool(url: string, logger: Logger, max = 10): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000 });
+  // An idle client losing its connection (database restart) must not crash the process.
+  pool.on('error', (err) => logger.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'database connection lost'));
+  return pool;
+}
+
+export function createPrisma(pool: pg.Pool, logger: Logger): PrismaClient {
+  const adapter = new PrismaPg(pool, {
+    onPoolError: (err) => logger.warn({ err: { message: err.message } }, 'database pool error'),
+  });
+  return new PrismaClient({ adapter });
+}
+
+/** Opens the configured database (or the embedded one), migrates it, and returns a Prisma client. */
+export async function openDatabase(opts: OpenOptions): Promise<Database & { migrations?: MigrationResult }> {
+  const logger = opts.logger.child({ component: 'db' });
+  let embedded: EmbeddedDatabase | undefined;
+  let url = opts.databaseUrl;
+  if (!url) {
+    embedded = await openEmbedded(opts.dataDir, logger);
+    url = embedded.url;
+  }
+  const pool = createPool(url, logger, opts.poolSize ?? 10);
+  const prisma = createPrisma(pool, logger);
+  const close = async (): Promise<void> => {
+    await prisma.$disconnect().catch(() => undefined);
+    await pool.end().catch(() => undefined);
+    await embedded?.close();
+  };
+  try {
+    const migrations = opts.migrate === false ? undefined : await migrate(pool, logger);
+    return { prisma, pool, url, embedded: embedded !== undefined, close, ...(migrations ? { migrations } : {}) };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

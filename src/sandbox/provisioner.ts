@@ -1,0 +1,124 @@
+import type { PrismaClient } from '../db/database.ts';
+import type { Logger } from '../logger.ts';
+import { ErrorCode, SandboxError, isDuplicateSchema } from './errors.ts';
+import type { SchemaStats } from './types.ts';
+import { SCHEMA_NAME_RE, isUuid } from './validation.ts';
+
+/** Anything that can run raw SQL: the Prisma client or an interactive transaction. */
+export type Sql = Pick<PrismaClient, '$queryRaw' | '$executeRaw'>;
+
+const assertId = (sandboxId: string): void => {
+  if (!isUuid(sandboxId)) throw new SandboxError(ErrorCode.InvalidInput, `Invalid sandbox id ${JSON.stringify(sandboxId.slice(0, 40))}.`);
+};
+
+/**
+ * Thin, typed access to the PL/pgSQL schema-management functions. The schema name is derived
+ * in SQL only (sandbox_schema_name), so the name recorded and the name created cannot differ.
+ */
+export class SchemaProvisioner {
+  constructor(
+    private readonly db: PrismaClient,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The schema name for an id, computed by the database's one naming function. */
+  async schemaNameFor(sandboxId: string, sql: Sql = this.db): Promise<string> {
+    assertId(sandboxId);
+    const [row] = await sql.$queryRaw<{ name: string }[]>`SELECT sandbox_schema_name(${sandboxId}::uuid) AS name`;
+    return row!.name;
+  }
+
+  /** Creates the schema; an existing schema is an error (SANDBOX_005 with `collision`), never adopted. */
+  async createSchema(sandboxId: string, sql: Sql = this.db): Promise<string> {
+    assertId(sandboxId);
+    try {
+      const [row] = await sql.$queryRaw<{ name: string }[]>`SELECT create_sandbox_schema(${sandboxId}::uuid) AS name`;
+      this.logger.debug({ sandboxId, schemaName: row!.name }, 'schema created');
+      return row!.name;
+    } catch (err) {
+      const collision = isDuplicateSchema(err);
+      throw new SandboxError(
+        ErrorCode.SchemaFailed,
+        collision ? 'A schema with this sandbox’s name already exists; it was left untouched.' : 'The sandbox schema could not be created.',
+        { sandboxId, collision },
+        { cause: err },
+      );
+    }
+  }
+
+  /** Idempotent. Returns true when a schema was dropped. */
+  async dropSchema(sandboxId: string, sql: Sql = this.db): Promise<boolean> {
+    assertId(sandboxId);
+    const [row] = await sql.$queryRaw<{ dropped: boolean }[]>`SELECT drop_sandbox_schema(${sandboxId}::uuid) AS dropped`;
+    return row!.dropped;
+  }
+
+  async schemaExists(sandboxId: string, sql: Sql = this.db): Promise<boolean> {
+    assertId(sandboxId);
+    const [row] = await sql.$queryRaw<{ exists: boolean }[]>`SELECT sandbox_schema_exists(${sandboxId}::uuid) AS exists`;
+    return row!.exists;
+  }
+
+  async getSchemaStats(sandboxId: string, sql: Sql = this.db): Promise<SchemaStats> {
+    assertId(sandboxId);
+    const exists = await this.schemaExists(sandboxId, sql);
+    const rows = await sql.$queryRaw<{ table_name: string; row_count: bigint }[]>`
+      SELECT table_name, row_count FROM get_sandbox_schema_stats(${sandboxId}::uuid)`;
+    const tables = rows.map((r) => ({ tableName: r.table_name, rowCount: Number(r.row_count) }));
+    return { exists, tables, totalRows: tables.reduce((n, t) => n + t.rowCount, 0) };
+  }
+
+  /** Every schema whose name matches the sandbox pattern exactly (a regex, not LIKE). */
+  async listSchemas(sql: Sql = this.db): Promise<string[]> {
+    const rows = await sql.$queryRaw<{ nspname: string }[]>`
+      SELECT nspname::text AS nspname FROM pg_namespace WHERE is_sandbox_schema_name(nspname::text) ORDER BY nspname`;
+    return rows.map((r) => r.nspname);
+  }
+
+  /** Sandbox-pattern schemas with no live (not destroyed) row. One query, whatever the count. */
+  async findOrphanedSchemas(sql: Sql = this.db): Promise<string[]> {
+    const rows = await sql.$queryRaw<{ nspname: string }[]>`
+      SELECT n.nspname::text AS nspname FROM pg_namespace n
+      WHERE is_sandbox_schema_name(n.nspname::text)
+        AND NOT EXISTS (SELECT 1 FROM sandboxes s WHERE s.schema_name = n.nspname::text AND s.status <> 'destroyed')
+      ORDER BY n.nspname`;
+    return rows.map((r) => r.nspname);
+  }
+
+  /**
+   * Drops orphaned schemas. Each is re-checked and dropped in its own transaction under the
+   * sandbox's advisory lock, so a sandbox created meanwhile is never touched.
+   */
+  async cleanupOrphanedSchemas(): Promise<{ dropped: string[]; failed: { schema: string; error: string }[] }> {
+    const dropped: string[] = [];
+    const failed: { schema: string; error: string }[] = [];
+    for (const schema of await this.findOrphanedSchemas()) {
+      if (!SCHEMA_NAME_RE.test(schema)) continue;
+      const id = schemaToId(schema);
+      try {
+        const done = await this.db.$transaction(async (tx) => {
+          await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`sandbox:${id}`}, 0))`;
+          const [live] = await tx.$queryRaw<{ n: bigint }[]>`
+            SELECT count(*) AS n FROM sandboxes WHERE schema_name = ${schema} AND status <> 'destroyed'`;
+          if (Number(live!.n) > 0) return false;
+          return this.dropSchema(id, tx);
+        });
+        if (done) {
+          dropped.push(schema);
+          this.logger.warn({ schemaName: schema }, 'orphaned schema dropped');
+        }
+      } catch (err) {
+        failed.push({ schema, error: (err as Error).message });
+        this.logger.error({ schemaName: schema, err }, 'orphaned schema could not be dropped');
+      }
+    }
+    return { dropped, failed };
+  }
+}
+
+/** The inverse of sandbox_schema_name: `sandbox_<32 hex>` back to the hyphenated uuid. */
+export function schemaToId(schema: string): string {
+  if (!SCHEMA_NAME_RE.test(schema)) throw new SandboxError(ErrorCode.InvalidInput, `Not a sandbox schema name: ${JSON.stringify(schema.slice(0, 70))}`);
+  const h = schema.slice('sandbox_'.length);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}

@@ -1,0 +1,119 @@
+export const SANDBOX_STATUSES = ['pending', 'creating', 'running', 'expired', 'destroying', 'destroyed', 'failed'] as const;
+export type SandboxStatus = (typeof SANDBOX_STATUSES)[number];
+
+/**
+ * The state machine. `expired → running` happens only through extend.
+ * Destroy of a pending/creating sandbox is refused; the reconciler handles stuck rows.
+ */
+export const TRANSITIONS: Readonly<Record<SandboxStatus, readonly SandboxStatus[]>> = {
+  pending: ['creating', 'failed'],
+  creating: ['running', 'failed'],
+  running: ['expired', 'destroying', 'failed'],
+  expired: ['running', 'destroying', 'failed'],
+  failed: ['destroying'],
+  destroying: ['destroyed'],
+  destroyed: [],
+};
+
+export const canTransition = (from: SandboxStatus, to: SandboxStatus): boolean => TRANSITIONS[from].includes(to);
+
+/** Statuses that hold a name and a schema ("live"). */
+export const isLive = (s: SandboxStatus): boolean => s !== 'destroyed';
+/** Statuses that count against the per-owner limit. */
+export const COUNTED_STATUSES: readonly SandboxStatus[] = ['pending', 'creating', 'running', 'expired', 'destroying'];
+
+/** Who performs an operation. Operators and system jobs are admins. */
+export type Actor =
+  | { kind: 'discord'; id: string }
+  | { kind: 'operator'; name: string }
+  | { kind: 'system'; job: string };
+
+/** The text stored in audit rows and claims: `discord:<id>`, `cli:<name>`, `system:<job>`. */
+export function actorLabel(actor: Actor): string {
+  switch (actor.kind) {
+    case 'discord':
+      return `discord:${actor.id}`;
+    case 'operator':
+      return `cli:${actor.name}`;
+    case 'system':
+      return `system:${actor.job}`;
+  }
+}
+
+/** The owner a sandbox gets when this actor creates it without naming one. */
+export function defaultOwner(actor: Actor): string {
+  switch (actor.kind) {
+    case 'discord':
+      return actor.id;
+    case 'operator':
+      return `cli:${actor.name}`;
+    case 'system':
+      return `system:${actor.job}`;
+  }
+}
+
+export interface Sandbox {
+  id: string;
+  name: string;
+  owner: string;
+  status: SandboxStatus;
+  schemaName: string;
+  guildIds: string[];
+  createdAt: Date;
+  expiresAt: Date;
+  destroyedAt: Date | null;
+  lastActivityAt: Date;
+  metadata: Record<string, unknown>;
+}
+
+export interface CreateInput {
+  name?: string | undefined;
+  owner?: string | undefined;
+  ttlHours?: number | undefined;
+  guildIds?: readonly string[] | undefined;
+  metadata?: Record<string, unknown> | undefined;
+}
+
+export interface CreateResult {
+  sandbox: Sandbox;
+  /** Human-readable notices, e.g. that the TTL was capped. */
+  notices: string[];
+  /** Guilds recorded as pending claims because the bot is not in them yet. */
+  claimedGuildIds: string[];
+}
+
+export interface ListFilter {
+  owner?: string | undefined;
+  status?: SandboxStatus | undefined;
+  includeDestroyed?: boolean | undefined;
+  limit?: number | undefined;
+}
+
+export type GuildRegistration = 'mapped' | 'already-mapped' | 'claimed';
+
+export interface SchemaStats {
+  exists: boolean;
+  tables: { tableName: string; rowCount: number }[];
+  totalRows: number;
+}
+
+export type CheckState = 'ok' | 'missing' | 'error' | 'disabled';
+
+export interface SandboxHealth {
+  sandboxId: string;
+  status: SandboxStatus;
+  healthy: boolean;
+  schema: SchemaStats & { state: CheckState };
+  guildCount: number;
+  ttlRemainingMs: number;
+  redis: { state: CheckState; detail?: string };
+  checkedAt: Date;
+}
+
+export interface SandboxLimits {
+  maxPerOwner: number;
+  defaultTtlHours: number;
+  maxTtlHours: number;
+}
+
+export const DEFAULT_LIMITS: SandboxLimits = { maxPerOwner: 5, defaultTtlHours: 24, maxTtlHours: 168 };
