@@ -1,0 +1,51 @@
+import { userInfo } from 'node:os';
+import { loadConfig, loadDotEnv, type Config } from '../config.ts';
+import { openDatabase, type Database } from '../db/database.ts';
+import { createLogger, type Logger } from '../logger.ts';
+import { SandboxManager } from '../sandbox/manager.ts';
+import type { Actor } from '../sandbox/types.ts';
+import { operatorName } from '../sandbox/validation.ts';
+import { createRedisProbe } from '../redis.ts';
+
+export interface CliContext {
+  config: Config;
+  logger: Logger;
+  db: Database;
+  manager: SandboxManager;
+  actor: Actor;
+  close(): Promise<void>;
+}
+
+/** The operator running the CLI: `cli:<os user>`. */
+export function operatorActor(): Actor {
+  let name = process.env.SANDBOX_OPERATOR ?? '';
+  if (!name) {
+    try {
+      name = userInfo().username;
+    } catch {
+      name = process.env.USER ?? 'operator';
+    }
+  }
+  return { kind: 'operator', name: operatorName(name) };
+}
+
+/** Loads and validates configuration (never needs DISCORD_TOKEN), then opens the database. */
+export async function openCliContext(opts: { migrate?: boolean } = {}): Promise<CliContext> {
+  loadDotEnv();
+  const config = loadConfig(process.env);
+  const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger, migrate: opts.migrate ?? true, poolSize: 4 });
+  const redis = createRedisProbe(config.redisUrl, logger);
+  const manager = new SandboxManager({ prisma: db.prisma, logger, limits: config.limits, adminIds: config.adminIds, redis });
+  return {
+    config,
+    logger,
+    db,
+    manager,
+    actor: operatorActor(),
+    close: async () => {
+      await redis?.close();
+      await db.close();
+    },
+  };
+}

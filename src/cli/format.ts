@@ -1,0 +1,57 @@
+import type { Sandbox, SandboxHealth } from '../sandbox/types.ts';
+
+/** The machine-readable shape of a sandbox in `--json` output. */
+export const sandboxJson = (s: Sandbox): Record<string, unknown> => ({
+  id: s.id,
+  name: s.name,
+  owner: s.owner,
+  status: s.status,
+  schemaName: s.schemaName,
+  guildIds: s.guildIds,
+  createdAt: s.createdAt.toISOString(),
+  expiresAt: s.expiresAt.toISOString(),
+  destroyedAt: s.destroyedAt?.toISOString() ?? null,
+  lastActivityAt: s.lastActivityAt.toISOString(),
+  metadata: s.metadata,
+});
+
+export function relative(target: Date, now: Date): string {
+  const ms = target.getTime() - now.getTime();
+  const abs = Math.abs(ms);
+  const [n, unit] = abs >= 86_400_000 ? [abs / 86_400_000, 'd'] : abs >= 3_600_000 ? [abs / 3_600_000, 'h'] : [abs / 60_000, 'm'];
+  const text = `${Math.floor(n)}${unit}${unit === 'd' ? ` ${Math.floor((abs % 86_400_000) / 3_600_000)}h` : unit === 'h' ? ` ${Math.floor((abs % 3_600_000) / 60_000)}m` : ''}`;
+  return ms >= 0 ? `in ${text}` : `${text} ago`;
+}
+
+export function sandboxText(s: Sandbox, now: Date): string {
+  const rows: [string, string][] = [
+    ['name', s.name],
+    ['id', s.id],
+    ['status', s.status],
+    ['owner', s.owner],
+    ['schema', s.schemaName],
+    ['guilds', s.guildIds.join(', ') || '(none)'],
+    ['created', s.createdAt.toISOString()],
+    ['expires', `${s.expiresAt.toISOString()} (${relative(s.expiresAt, now)})`],
+  ];
+  if (s.destroyedAt) rows.push(['destroyed', s.destroyedAt.toISOString()]);
+  return rows.map(([k, v]) => `${k.padEnd(10)} ${v}`).join('\n');
+}
+
+export function healthText(h: SandboxHealth): string {
+  const lines = [
+    `health     ${h.healthy ? 'healthy' : 'unhealthy'}`,
+    `schema     ${h.schema.state}${h.schema.exists ? ` (${h.schema.totalRows} rows)` : ''}`,
+    ...h.schema.tables.map((t) => `  ${t.tableName.padEnd(12)} ${t.rowCount}`),
+    `redis      ${h.redis.state}${h.redis.detail ? ` (${h.redis.detail})` : ''}`,
+  ];
+  return lines.join('\n');
+}
+
+export function table(rows: Sandbox[], now: Date): string {
+  if (rows.length === 0) return 'No sandboxes.';
+  const head = ['NAME', 'STATUS', 'OWNER', 'GUILDS', 'EXPIRES', 'ID'];
+  const body = rows.map((s) => [s.name, s.status, s.owner, String(s.guildIds.length), s.status === 'destroyed' ? '-' : relative(s.expiresAt, now), s.id]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
+  return [head, ...body].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}

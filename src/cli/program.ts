@@ -1,0 +1,242 @@
+import { Command, CommanderError, Option } from 'commander';
+import { ErrorCode, SandboxError, toSandboxError } from '../sandbox/errors.ts';
+import { validateStatus } from '../sandbox/validation.ts';
+import { openCliContext, type CliContext } from './context.ts';
+import { healthText, sandboxJson, sandboxText, table } from './format.ts';
+import { exportLines } from './shell.ts';
+
+export interface CliIo {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const stdio: CliIo = {
+  out: (t) => process.stdout.write(`${t}\n`),
+  err: (t) => process.stderr.write(`${t}\n`),
+};
+
+/** Parses a whole number, leaving range checks to the domain (which gives the helpful message). */
+const wholeNumber = (value: string): number => {
+  if (!/^-?\d+$/.test(value.trim())) {
+    throw new SandboxError(ErrorCode.InvalidInput, `Expected a whole number, got ${JSON.stringify(value.slice(0, 40))}.`);
+  }
+  return Number(value);
+};
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+type Action = (ctx: CliContext, io: CliIo) => Promise<void>;
+
+/** Builds the CLI. `run` wraps each action: open context, act, close, map errors to one line. */
+export function buildProgram(io: CliIo = stdio, open: typeof openCliContext = openCliContext): { program: Command; exitCode: () => number } {
+  let exitCode = 0;
+  const run = (action: Action, opts: { migrate?: boolean } = {}) => async () => {
+    let ctx: CliContext | undefined;
+    try {
+      ctx = await open(opts);
+      await action(ctx, io);
+    } catch (err) {
+      const e = toSandboxError(err);
+      if (e.code === ErrorCode.Internal || e.code === ErrorCode.Unavailable) {
+        const cause = (e.cause as Error | undefined)?.message ?? '';
+        io.err(`error ${e.code}: ${e.message}${cause ? ` (${cause.split('\n').filter(Boolean).pop()?.trim().slice(0, 300)})` : ''}`);
+      } else {
+        io.err(`error ${e.code}: ${e.message}`);
+      }
+      exitCode = 1;
+    } finally {
+      await ctx?.close().catch(() => undefined);
+    }
+  };
+
+  const program = new Command('sandbox')
+    .description('Operate Discord Server Sandboxes: isolated PostgreSQL schemas mapped to test guilds.')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+
+  const json = new Option('--json', 'print machine-readable JSON');
+
+  program
+    .command('create')
+    .description('create a sandbox (default name: sandbox-<owner>-<random>)')
+    .argument('[name]', 'sandbox name: 3-64 characters of a-z, 0-9 and -')
+    .option('--owner <id>', 'Discord user id or cli:<name> (default: cli:<your OS user>)')
+    .option('--ttl <hours>', 'time to live in whole hours (max 168; larger values are capped)', wholeNumber)
+    .option('--guild <id>', 'guild to register (repeatable)', collect, [])
+    .addOption(json)
+    .action((name: string | undefined, o: { owner?: string; ttl?: number; guild: string[]; json?: boolean }) =>
+      run(async ({ manager, actor }) => {
+        const r = await manager.create({ name, owner: o.owner, ttlHours: o.ttl, guildIds: o.guild }, actor);
+        if (o.json) {
+          io.out(JSON.stringify({ ...sandboxJson(r.sandbox), notices: r.notices, claimedGuildIds: r.claimedGuildIds }, null, 2));
+          return;
+        }
+        io.out(sandboxText(r.sandbox, manager.now()));
+        for (const n of r.notices) io.out(`note: ${n}`);
+        for (const g of r.claimedGuildIds) io.out(`note: the bot is not in guild ${g} yet; it will be mapped when the bot joins it.`);
+      })(),
+    );
+
+  program
+    .command('list')
+    .description('list sandboxes of every owner (live ones unless --all)')
+    .option('--owner <id>', 'only this owner')
+    .option('--status <status>', 'only this status')
+    .option('--all', 'include destroyed sandboxes')
+    .addOption(json)
+    .action((o: { owner?: string; status?: string; all?: boolean; json?: boolean }) =>
+      run(async ({ manager, actor }) => {
+        const status = o.status === undefined ? undefined : validateStatus(o.status);
+        const rows = await manager.list({ owner: o.owner, status, includeDestroyed: o.all ?? false }, actor);
+        io.out(o.json ? JSON.stringify(rows.map(sandboxJson), null, 2) : table(rows, manager.now()));
+      })(),
+    );
+
+  program
+    .command('status')
+    .description('show a sandbox and its health (schema, tables, guilds, TTL, redis)')
+    .argument('<sandbox>', 'name or id')
+    .addOption(json)
+    .action((ref: string, o: { json?: boolean }) =>
+      run(async ({ manager, actor }) => {
+        const sandbox = await manager.resolveFor(ref, actor);
+        const health = await manager.getHealth(sandbox.id, actor);
+        if (o.json) {
+          io.out(JSON.stringify({ ...sandboxJson(sandbox), health: { ...health, checkedAt: health.checkedAt.toISOString() } }, null, 2));
+          return;
+        }
+        io.out(`${sandboxText(sandbox, manager.now())}\n${healthText(health)}`);
+      })(),
+    );
+
+  program
+    .command('extend')
+    .description('extend the TTL (revives an expired sandbox)')
+    .argument('<sandbox>', 'name or id')
+    .requiredOption('--hours <n>', 'hours to add, 1-168', wholeNumber)
+    .addOption(json)
+    .action((ref: string, o: { hours: number; json?: boolean }) =>
+      run(async ({ manager, actor }) => {
+        const r = await manager.extendTtl(ref, o.hours, actor);
+        if (o.json) {
+          io.out(JSON.stringify({ ...sandboxJson(r.sandbox), notices: r.notices }, null, 2));
+          return;
+        }
+        io.out(sandboxText(r.sandbox, manager.now()));
+        for (const n of r.notices) io.out(`note: ${n}`);
+      })(),
+    );
+
+  program
+    .command('destroy')
+    .description('destroy a sandbox: drop its schema and unmap its guilds')
+    .argument('<sandbox>', 'name or id')
+    .option('--yes', 'confirm the destruction')
+    .addOption(json)
+    .action((ref: string, o: { yes?: boolean; json?: boolean }) =>
+      run(async ({ manager, actor }) => {
+        if (!o.yes) throw new SandboxError(ErrorCode.InvalidInput, `Refusing to destroy ${ref} without --yes.`);
+        const s = await manager.destroy(ref, actor);
+        io.out(o.json ? JSON.stringify(sandboxJson(s), null, 2) : `Destroyed ${s.name} (${s.id}).`);
+      })(),
+    );
+
+  program
+    .command('register-guild')
+    .description('map a guild to a sandbox (a pending claim if the bot has not joined it yet)')
+    .argument('<sandbox>', 'name or id')
+    .argument('<guildId>', 'Discord guild id')
+    .addOption(json)
+    .action((ref: string, guildId: string, o: { json?: boolean }) =>
+      run(async ({ manager, actor }) => {
+        const r = await manager.registerGuild(ref, guildId, actor);
+        if (o.json) {
+          io.out(JSON.stringify({ ...sandboxJson(r.sandbox), outcome: r.outcome }, null, 2));
+          return;
+        }
+        const says = {
+          mapped: `Guild ${guildId} is now mapped to ${r.sandbox.name}.`,
+          'already-mapped': `Guild ${guildId} was already mapped to ${r.sandbox.name}.`,
+          claimed: `The bot is not in guild ${guildId} yet; recorded a claim. It will be mapped to ${r.sandbox.name} when the bot joins.`,
+        } as const;
+        io.out(says[r.outcome]);
+      })(),
+    );
+
+  program
+    .command('unregister-guild')
+    .description('remove a guild mapping (or pending claim) from a sandbox')
+    .argument('<sandbox>', 'name or id')
+    .argument('<guildId>', 'Discord guild id')
+    .addOption(json)
+    .action((ref: string, guildId: string, o: { json?: boolean }) =>
+      run(async ({ manager, actor }) => {
+        const s = await manager.unregisterGuild(ref, guildId, actor);
+        io.out(o.json ? JSON.stringify(sandboxJson(s), null, 2) : `Guild ${guildId} is no longer mapped to ${s.name}.`);
+      })(),
+    );
+
+  program
+    .command('env')
+    .description('print export lines for the sandbox, safe to eval: eval "$(sandbox env NAME)"')
+    .argument('<sandbox>', 'name or id')
+    .addOption(json)
+    .action((ref: string, o: { json?: boolean }) =>
+      run(async ({ manager, actor }) => {
+        const env = await manager.getConnectionDetails(ref, actor);
+        io.out(o.json ? JSON.stringify(env, null, 2) : exportLines(env));
+      })(),
+    );
+
+  program
+    .command('migrate')
+    .description('apply pending database migrations')
+    .addOption(json)
+    .action((o: { json?: boolean }) =>
+      run(
+        async (ctx) => {
+          const { migrate } = await import('../db/migrator.ts');
+          const r = await migrate(ctx.db.pool, ctx.logger);
+          io.out(o.json ? JSON.stringify(r, null, 2) : r.applied.length ? `Applied: ${r.applied.join(', ')}` : 'Database is up to date.');
+        },
+        { migrate: false },
+      )(),
+    );
+
+  program
+    .command('sweep')
+    .description('run one sweeper pass: expire, destroy after grace, reconcile stuck rows, repair drift')
+    .addOption(json)
+    .action((o: { json?: boolean }) =>
+      run(async (ctx) => {
+        const { runSweepOnce } = await import('../jobs/sweep-command.ts');
+        const summary = await runSweepOnce({ manager: ctx.manager, logger: ctx.logger, config: ctx.config });
+        io.out(o.json ? JSON.stringify(summary, null, 2) : formatSummary(summary));
+      })(),
+    );
+
+  return { program, exitCode: () => exitCode };
+}
+
+function formatSummary(summary: unknown): string {
+  return JSON.stringify(summary, null, 2);
+}
+
+/** Entry point: parses argv, runs the command, and returns the process exit code. */
+export async function runCli(argv: string[], io: CliIo = stdio, open?: typeof openCliContext): Promise<number> {
+  const { program, exitCode } = buildProgram(io, open);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? 0 : 1;
+    }
+    if (err instanceof SandboxError) {
+      io.err(`error ${err.code}: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+  return exitCode();
+}

@@ -1,0 +1,11 @@
+export { FakeDiscord } from './fake-discord.ts';
+export type { FakeDiscordOptions } from './fake-discord.ts';
+export { InteractionHandle } from './interaction-handle.ts';
+export type { InteractionResponse, ResponseBody, ResponseKind, ResponseMatcher } from './interaction-handle.ts';
+export type { AutocompleteOptions, CommandOptions, ComponentOptions, InvokerOptions } from './interactions.ts';
+export type { RequestRecord } from './api.ts';
+export type { IdentifyRecord } from './gateway.ts';
+export type { FailOptions, RoutePattern } from './hooks.ts';
+export type { OptionValue } from './payloads.ts';
+export { ALL_PERMISSIONS, FakeState } from './state.ts';
+export type { ChannelMessageRecord, CommandPut, DmRecord, FakeGuild, FakeMember, GuildInput, MemberInput, RoleInput } from './state.ts';
