@@ -1,0 +1,85 @@
+// The embedded default: with no DATABASE_URL everything runs on PGlite behind pglite-socket.
+// The same migration runs there (PGlite reports a newer PostgreSQL than the server here).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { createEmbeddedTestDatabase, makeManager, type TestDatabase } from '../support/db.ts';
+import { openDatabase } from '../../src/db/database.ts';
+import { silentLogger } from '../../src/logger.ts';
+import { PROJECT_ROOT } from '../../src/paths.ts';
+
+const run = promisify(execFile);
+const op = { kind: 'operator', name: 'tester' } as const;
+let db: TestDatabase & { dataDir: string };
+
+beforeAll(async () => {
+  db = await createEmbeddedTestDatabase();
+});
+afterAll(async () => db?.drop());
+
+/** Runs the real CLI in a child process against the same data directory. */
+async function cliChild(...args: string[]): Promise<{ stdout: string; stderr: string }> {
+  const env = { ...process.env, SANDBOX_DATA_DIR: db.dataDir, LOG_LEVEL: 'error' };
+  delete env.DATABASE_URL;
+  return run(process.execPath, [resolve(PROJECT_ROOT, 'bin/sandbox.js'), ...args], { env, cwd: '/tmp', timeout: 60_000 });
+}
+
+describe('embedded PostgreSQL (PGlite)', () => {
+  it('runs the migration on a newer PostgreSQL and provisions real schemas', async () => {
+    const { rows } = await db.pool.query<{ v: string }>("SELECT current_setting('server_version_num') AS v");
+    expect(Number(rows[0]!.v)).toBeGreaterThanOrEqual(150000);
+    const m = makeManager(db);
+    const { sandbox } = await m.create({ name: 'embedded-demo', owner: '123456789012345678', ttlHours: 2 }, op);
+    expect(sandbox.status).toBe('running');
+    expect((await m.provisioner.getSchemaStats(sandbox.id)).tables.map((t) => t.tableName)).toEqual(['badges', 'communities', 'profiles']);
+    expect((await m.extendTtl('embedded-demo', 1, op)).sandbox.status).toBe('running');
+    expect((await m.list({}, op)).map((s) => s.name)).toEqual(['embedded-demo']);
+  });
+
+  it('keeps the owner limit under concurrent creates (transactions run one at a time)', async () => {
+    const m = makeManager(db);
+    const results = await Promise.allSettled(Array.from({ length: 10 }, () => m.create({ owner: 'cli:embedded-greedy' }, op)));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(5);
+    for (const r of results) if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'SANDBOX_002' });
+  });
+
+  it('rolls back a failed interactive transaction', async () => {
+    await expect(
+      db.prisma.$transaction(async (tx) => {
+        await tx.botState.create({ data: { key: 'rollback-probe', value: 1 } });
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    expect(await db.prisma.botState.findUnique({ where: { key: 'rollback-probe' } })).toBeNull();
+  });
+
+  it('serves a second process over its socket instead of letting it open the files', async () => {
+    const info = JSON.parse(readFileSync(join(db.dataDir, 'server.json'), 'utf8'));
+    expect(info.pid).toBe(process.pid);
+    const { stdout } = await cliChild('status', 'embedded-demo', '--json');
+    expect(JSON.parse(stdout)).toMatchObject({ name: 'embedded-demo', status: 'running', health: { healthy: true } });
+    const destroyed = JSON.parse((await cliChild('destroy', 'embedded-demo', '--yes', '--json')).stdout);
+    expect(destroyed.status).toBe('destroyed');
+    expect((await makeManager(db).getByName('embedded-demo'))?.status).toBe('destroyed');
+  });
+
+  it('persists across a restart and recovers a stale lock left by a dead process', async () => {
+    await db.close();
+    expect(existsSync(join(db.dataDir, 'owner.lock'))).toBe(false);
+    // A crashed owner leaves its lock behind.
+    writeFileSync(join(db.dataDir, 'owner.lock'), '999999');
+    const again = await openDatabase({ dataDir: db.dataDir, logger: silentLogger() });
+    try {
+      expect(again.embedded).toBe(true);
+      expect(again.migrations?.applied).toEqual([]);
+      const m = makeManager(again);
+      expect((await m.getByName('embedded-demo'))?.status).toBe('destroyed');
+      expect((await m.list({ owner: 'cli:embedded-greedy' })).length).toBe(5);
+    } finally {
+      await again.close();
+    }
+    db.close = async () => undefined;
+  });
+});

@@ -1,0 +1,123 @@
+// The operator CLI, run in-process through its real argument parser against a real database.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { botJoined, countRows, createTestDatabase, schemaExists, snowflake, type TestDatabase } from '../support/db.ts';
+import { runCli } from '../../src/cli/program.ts';
+import { exportLines } from '../../src/cli/shell.ts';
+
+let db: TestDatabase;
+
+async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli(args, { out: (t) => out.push(t), err: (t) => err.push(t) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  process.env.DATABASE_URL = db.url;
+  process.env.SANDBOX_OPERATOR = 'ops';
+  delete process.env.DISCORD_TOKEN;
+});
+afterAll(async () => db?.drop());
+
+describe('sandbox CLI', () => {
+  it('create --json prints a running sandbox in the documented shape', async () => {
+    const guild = snowflake();
+    await botJoined(db, guild);
+    const r = await cli('create', 'demo', '--owner', '123456789012345678', '--ttl', '500', '--guild', guild, '--json');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.out);
+    expect(Object.keys(s)).toEqual([
+      'id', 'name', 'owner', 'status', 'schemaName', 'guildIds', 'createdAt', 'expiresAt', 'destroyedAt', 'lastActivityAt', 'metadata', 'notices', 'claimedGuildIds',
+    ]);
+    expect(s).toMatchObject({ name: 'demo', owner: '123456789012345678', status: 'running', guildIds: [guild], destroyedAt: null });
+    expect(s.notices).toEqual(['TTL capped at the maximum of 168 hours (you asked for 500).']);
+    expect(await schemaExists(db, s.schemaName)).toBe(true);
+  });
+
+  it('defaults the owner to cli:<os user> and audits the operator as actor', async () => {
+    const r = await cli('create', '--json');
+    const s = JSON.parse(r.out);
+    expect(s.owner).toBe('cli:ops');
+    expect(s.name).toMatch(/^sandbox-ops-[0-9a-z]{6}$/);
+    expect(await countRows(db, 'sandbox_audit_log', `sandbox_id = $1 AND event_type = 'created' AND actor = 'cli:ops'`, [s.id])).toBe(1);
+  });
+
+  it('list, status, extend, register-guild, unregister-guild and destroy work by name', async () => {
+    const list = JSON.parse((await cli('list', '--json')).out);
+    expect(list.map((s: { name: string }) => s.name)).toContain('demo');
+    expect(JSON.parse((await cli('list', '--owner', '123456789012345678', '--json')).out)).toHaveLength(1);
+    expect(JSON.parse((await cli('list', '--status', 'destroyed', '--json')).out)).toEqual([]);
+    expect((await cli('list')).out).toMatch(/^NAME\s+STATUS\s+OWNER/);
+
+    const status = JSON.parse((await cli('status', 'demo', '--json')).out);
+    expect(status.health).toMatchObject({ healthy: true, schema: { state: 'ok', tables: [{ tableName: 'badges' }, { tableName: 'communities' }, { tableName: 'profiles' }] } });
+
+    const before = JSON.parse((await cli('status', 'demo', '--json')).out).expiresAt;
+    const extended = JSON.parse((await cli('extend', 'demo', '--hours', '2', '--json')).out);
+    expect(new Date(extended.expiresAt).getTime()).toBeGreaterThanOrEqual(new Date(before).getTime());
+
+    const guild = snowflake();
+    expect((await cli('register-guild', 'demo', guild)).out).toMatch(/not in guild .* recorded a claim/);
+    await botJoined(db, guild);
+    const g2 = snowflake();
+    await botJoined(db, g2);
+    expect(JSON.parse((await cli('register-guild', 'demo', g2, '--json')).out)).toMatchObject({ outcome: 'mapped' });
+    expect((await cli('unregister-guild', 'demo', g2)).out).toBe(`Guild ${g2} is no longer mapped to demo.`);
+
+    const refused = await cli('destroy', 'demo');
+    expect(refused.code).toBe(1);
+    expect(refused.err).toBe('error SANDBOX_008: Refusing to destroy demo without --yes.');
+    const destroyed = JSON.parse((await cli('destroy', 'demo', '--yes', '--json')).out);
+    expect(destroyed).toMatchObject({ status: 'destroyed', guildIds: [] });
+    expect(destroyed.destroyedAt).not.toBeNull();
+    expect(await schemaExists(db, destroyed.schemaName)).toBe(false);
+    expect(JSON.parse((await cli('list', '--all', '--json')).out).map((s: { status: string }) => s.status)).toContain('destroyed');
+  });
+
+  it('errors are one line on stderr with the code, and a non-zero exit', async () => {
+    for (const [args, pattern] of [
+      [['status', 'nope-not-here'], /^error SANDBOX_004: No sandbox named or with id "nope-not-here"\.$/],
+      [['create', 'BAD NAME'], /^error SANDBOX_008: Invalid sandbox name/],
+      [['create', 'ttl-zero', '--ttl', '0'], /^error SANDBOX_008: TTL must be at least 1 hour, got 0\.$/],
+      [['create', 'ttl-text', '--ttl', 'soon'], /^error SANDBOX_008: Expected a whole number, got "soon"\.$/],
+      [['extend', 'x-y-z', '--hours', '500'], /^error SANDBOX_008: Hours must be a whole number from 1 to 168/],
+      [['register-guild', 'x-y-z', '1; rm -rf /'], /^error SANDBOX_008: Invalid guild id/],
+      [['list', '--status', 'sideways'], /^error SANDBOX_008: Unknown status "sideways"/],
+    ] as const) {
+      const r = await cli(...args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.err).toMatch(pattern);
+      expect(r.err.split('\n')).toHaveLength(1);
+      expect(r.err).not.toMatch(/\n\s+at /);
+    }
+    expect((await cli('frobnicate')).code).toBe(1);
+  });
+
+  it('env prints export lines that a real bash evaluates to exactly the values', async () => {
+    const s = JSON.parse((await cli('create', 'env-me', '--json')).out);
+    const r = await cli('env', 'env-me');
+    const got = execFileSync('bash', ['-c', `${r.out}\nprintf '%s\\n' "$SANDBOX_ID" "$SANDBOX_SCHEMA" "$SANDBOX_REDIS_PREFIX" "$SANDBOX_NATS_PREFIX"`], { encoding: 'utf8' });
+    expect(got).toBe(`${s.id}\n${s.schemaName}\nsandbox:${s.id}:\nsandbox.${s.id}.\n`);
+  });
+
+  it('env quoting survives hostile values under eval in a real bash', () => {
+    const hostile = {
+      A: '$(touch /tmp/sbx-pwned-a)',
+      B: '`touch /tmp/sbx-pwned-b`',
+      C: `it's "quoted" \\ back\\slash`,
+      D: 'line one\nline two; echo injected',
+      E: "'; touch /tmp/sbx-pwned-e; echo '",
+      F: '${HOME} $PATH !! *',
+      G: '',
+    };
+    const script = `eval "$(cat)"\nfor k in A B C D E F G; do printf '%s\\0' "\${!k}"; done`;
+    const out = execFileSync('bash', ['-c', script], { input: exportLines(hostile), encoding: 'utf8' });
+    expect(out.split('\0').slice(0, -1)).toEqual(Object.values(hostile));
+    expect(() => execFileSync('test', ['-e', '/tmp/sbx-pwned-a'])).toThrow();
+    expect(() => exportLines({ 'BAD NAME': 'x' })).toThrow(/invalid variable name/);
+  });
+});
