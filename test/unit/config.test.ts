@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.ts';
+
+describe('configuration', () => {
+  it('has a working default for everything but the bot token', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      databaseUrl: undefined,
+      redisUrl: undefined,
+      limits: { maxPerOwner: 5, defaultTtlHours: 24, maxTtlHours: 168 },
+      http: { port: 8080, host: '127.0.0.1' },
+      sweeper: { intervalMs: 60_000, graceMs: 3_600_000, warnBeforeMs: 3_600_000, stuckAfterMs: 600_000 },
+    });
+    expect(c.dataDir).toMatch(/\/\.data$/);
+  });
+
+  it('the bot requires DISCORD_TOKEN and says what to set and where', () => {
+    expect(() => loadConfig({}, { requireDiscordToken: true })).toThrow(/DISCORD_TOKEN is not set: put DISCORD_TOKEN=<your bot token> in \.env/);
+    expect(loadConfig({ DISCORD_TOKEN: 't' }, { requireDiscordToken: true }).discord.token).toBe('t');
+  });
+
+  it('reports every invalid value at once, before touching any state', () => {
+    let message = '';
+    try {
+      loadConfig({ HTTP_PORT: 'eighty', BOT_ADMIN_IDS: '123,abc', DATABASE_URL: 'mysql://x', SANDBOX_MAX_PER_OWNER: '0', LOG_LEVEL: 'loud' });
+    } catch (e) {
+      message = (e as Error).message;
+      expect(e).toMatchObject({ code: 'SANDBOX_013' });
+    }
+    for (const part of ['HTTP_PORT', 'BOT_ADMIN_IDS contains "123"', 'BOT_ADMIN_IDS contains "abc"', 'DATABASE_URL must use', 'SANDBOX_MAX_PER_OWNER', 'LOG_LEVEL']) {
+      expect(message).toContain(part);
+    }
+  });
+});
