@@ -27,8 +27,24 @@ export interface OpenOptions {
   poolSize?: number;
 }
 
-export function createPool(url: string, logger: Logger, max = 10): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000 });
+export function createPool(url: string, logger: Logger, max = 10, embedded?: EmbeddedDatabase): pg.Pool {
+  // On the embedded database each new connection asks for the current server's address, so a
+  // process that outlives the one serving the files takes over instead of failing for good.
+  const source = embedded;
+  const Client = source
+    ? class EmbeddedClient extends pg.Client {
+        constructor(config: pg.ClientConfig) {
+          super({ ...config, connectionString: source!.currentUrl() });
+        }
+      }
+    : undefined;
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: 30_000,
+    ...(Client ? { Client: Client as unknown as new () => pg.ClientBase } : {}),
+  });
   // An idle client losing its connection (database restart) must not crash the process.
   pool.on('error', (err) => logger.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'database connection lost'));
   return pool;
@@ -50,7 +66,7 @@ export async function openDatabase(opts: OpenOptions): Promise<Database & { migr
     embedded = await openEmbedded(opts.dataDir, logger);
     url = embedded.url;
   }
-  const pool = createPool(url, logger, opts.poolSize ?? 10);
+  const pool = createPool(url, logger, opts.poolSize ?? 10, embedded);
   const prisma = createPrisma(pool, logger);
   const close = async (): Promise<void> => {
     await prisma.$disconnect().catch(() => undefined);

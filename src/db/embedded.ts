@@ -14,7 +14,13 @@ import { ErrorCode, SandboxError } from '../sandbox/errors.ts';
 export interface EmbeddedDatabase {
   url: string;
   /** True when this process opened the data directory and serves it. */
-  owner: boolean;
+  readonly owner: boolean;
+  /**
+   * The address for a new connection. When the serving process has gone away, this starts a
+   * takeover in the background (the first process to take the lock serves the files), so the
+   * connection after next reaches the new server.
+   */
+  currentUrl(): string;
   close(): Promise<void>;
 }
 
@@ -69,11 +75,12 @@ function readInfo(dataDir: string): ServerInfo | undefined {
   }
 }
 
-export async function openEmbedded(dataDir: string, logger: Logger, opts: { waitMs?: number } = {}): Promise<EmbeddedDatabase> {
+/** Waits for the lock or for the address of the process that holds it. */
+async function acquire(dataDir: string, logger: Logger, waitMs: number): Promise<{ served?: Served; info?: ServerInfo }> {
   mkdirSync(dataDir, { recursive: true });
-  const deadline = Date.now() + (opts.waitMs ?? 30_000);
+  const deadline = Date.now() + waitMs;
   for (;;) {
-    if (tryTakeLock(dataDir)) return serve(dataDir, logger);
+    if (tryTakeLock(dataDir)) return { served: await serve(dataDir, logger) };
     const pid = readLockPid(dataDir);
     if (pid !== undefined && !isAlive(pid)) {
       // The previous owner died without cleaning up. Remove its lock only if it is still that one.
@@ -85,10 +92,7 @@ export async function openEmbedded(dataDir: string, logger: Logger, opts: { wait
       continue;
     }
     const info = readInfo(dataDir);
-    if (info && info.pid === pid) {
-      logger.debug({ pid, port: info.port }, 'connecting to the embedded database served by another process');
-      return { url: urlFor(info), owner: false, close: async () => undefined };
-    }
+    if (info && info.pid === pid) return { info };
     if (Date.now() > deadline) {
       throw new SandboxError(
         ErrorCode.Unavailable,
@@ -99,7 +103,47 @@ export async function openEmbedded(dataDir: string, logger: Logger, opts: { wait
   }
 }
 
-async function serve(dataDir: string, logger: Logger): Promise<EmbeddedDatabase> {
+export async function openEmbedded(dataDir: string, logger: Logger, opts: { waitMs?: number } = {}): Promise<EmbeddedDatabase> {
+  const waitMs = opts.waitMs ?? 30_000;
+  const first = await acquire(dataDir, logger, waitMs);
+  let served = first.served;
+  let info = served?.info ?? first.info!;
+  let takeover: Promise<void> | undefined;
+  if (!served) logger.debug({ pid: info.pid, port: info.port }, 'connecting to the embedded database served by another process');
+
+  const handle: EmbeddedDatabase = {
+    url: urlFor(info),
+    get owner() {
+      return served !== undefined;
+    },
+    currentUrl: () => {
+      if (!served && !isAlive(info.pid) && !takeover) {
+        logger.warn({ pid: info.pid }, 'the process serving the embedded database is gone; taking over');
+        takeover = acquire(dataDir, logger, waitMs)
+          .then((r) => {
+            served = r.served;
+            info = r.served?.info ?? r.info!;
+          })
+          .catch((err: unknown) => logger.error({ err }, 'embedded database takeover failed'))
+          .finally(() => (takeover = undefined));
+      }
+      return urlFor(info);
+    },
+    close: async () => {
+      await takeover;
+      await served?.close();
+      served = undefined;
+    },
+  };
+  return handle;
+}
+
+interface Served {
+  info: ServerInfo;
+  close(): Promise<void>;
+}
+
+async function serve(dataDir: string, logger: Logger): Promise<Served> {
   try {
     const { PGlite } = await import('@electric-sql/pglite');
     const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
@@ -112,8 +156,7 @@ async function serve(dataDir: string, logger: Logger): Promise<EmbeddedDatabase>
     logger.info({ dataDir, port: info.port }, 'embedded database started');
     let closed = false;
     return {
-      url: urlFor(info),
-      owner: true,
+      info,
       close: async () => {
         if (closed) return;
         closed = true;

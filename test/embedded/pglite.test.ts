@@ -21,7 +21,7 @@ afterAll(async () => db?.drop());
 
 /** Runs the real CLI in a child process against the same data directory. */
 async function cliChild(...args: string[]): Promise<{ stdout: string; stderr: string }> {
-  const env = { ...process.env, SANDBOX_DATA_DIR: db.dataDir, LOG_LEVEL: 'error' };
+  const env: NodeJS.ProcessEnv = { ...process.env, SANDBOX_DATA_DIR: db.dataDir, LOG_LEVEL: 'error' };
   delete env.DATABASE_URL;
   return run(process.execPath, [resolve(PROJECT_ROOT, 'bin/sandbox.js'), ...args], { env, cwd: '/tmp', timeout: 60_000 });
 }
@@ -81,5 +81,44 @@ describe('embedded PostgreSQL (PGlite)', () => {
       await again.close();
     }
     db.close = async () => undefined;
+  });
+});
+
+describe('embedded database ownership', () => {
+  it('a process connected to another owner takes over when that owner dies', async () => {
+    const { spawn } = await import('node:child_process');
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dataDir = mkdtempSync(join(tmpdir(), 'sbx-takeover-'));
+    const child = spawn(process.execPath, ['--import', 'tsx', resolve(PROJECT_ROOT, 'test/embedded/support/hold-database.ts')], {
+      env: { ...process.env, SANDBOX_DATA_DIR: dataDir },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      await new Promise<void>((ok, fail) => {
+        child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && ok());
+        child.on('exit', (code) => fail(new Error(`holder exited with ${code}`)));
+      });
+      const second = await openDatabase({ dataDir, logger: silentLogger(), poolSize: 2 });
+      try {
+        const m = makeManager(second);
+        await m.create({ name: 'survives-owner', owner: 'cli:takeover' }, op);
+        child.kill('SIGKILL');
+        await new Promise((r) => child.once('exit', r));
+        // The connections to the dead owner fail ("try again"); new ones reach this process's own server.
+        let found: string | undefined;
+        for (let i = 0; i < 50 && !found; i++) {
+          found = await m.getByName('survives-owner').then((s) => s?.status, () => undefined);
+          if (!found) await new Promise((r) => setTimeout(r, 200));
+        }
+        expect(found).toBe('running');
+        expect(JSON.parse(readFileSync(join(dataDir, 'server.json'), 'utf8')).pid).toBe(process.pid);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      child.kill('SIGKILL');
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
