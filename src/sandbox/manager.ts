@@ -42,6 +42,8 @@ type Row = Prisma.SandboxGetPayload<{ include: { guilds: { select: { guildId: tr
 export interface ManagerObserver {
   created?(outcome: 'success' | 'failure', seconds: number): void;
   destroyed?(outcome: 'success' | 'failure', seconds: number): void;
+  /** A teardown failed and the row stays `destroying` for a retry with backoff (SANDBOX_006). */
+  destroyFailed?(): void;
 }
 
 export interface HealthProbe {
@@ -225,7 +227,9 @@ export class SandboxManager {
     let owner = filter.owner === undefined ? undefined : validateOwner(filter.owner);
     if (actor && !this.isAdmin(actor)) {
       const self = (actor as { id: string }).id;
-      if (owner !== undefined && owner !== self) throw new SandboxError(ErrorCode.Forbidden, 'Only bot admins may list other users’ sandboxes.');
+      if (filter.allOwners || (owner !== undefined && owner !== self)) {
+        throw new SandboxError(ErrorCode.Forbidden, 'Only bot admins may list other users’ sandboxes.');
+      }
       owner = self;
     }
     const where: Prisma.SandboxWhereInput = {};
@@ -394,7 +398,8 @@ export class SandboxManager {
     });
   }
 
-  private async insertMapping(tx: Tx, sandboxId: string, guildId: string): Promise<boolean> {
+  /** Maps a guild if it is free (ON CONFLICT DO NOTHING) and drops its claim; true when this call mapped it. */
+  async insertMapping(tx: Tx, sandboxId: string, guildId: string): Promise<boolean> {
     const n = await tx.$executeRaw`
       INSERT INTO sandbox_guild_mapping (guild_id, sandbox_id, created_at) VALUES (${guildId}, ${sandboxId}::uuid, ${this.clock()})
       ON CONFLICT (guild_id) DO NOTHING`;
@@ -448,8 +453,7 @@ export class SandboxManager {
   async destroyFailed(id: string, actor: Actor, opts: { dropSchema?: boolean } = {}): Promise<void> {
     const row = await this.prisma.sandbox.findUnique({ where: { id } });
     if (!row || row.status === 'destroyed') return;
-    if (row.status === 'failed') await this.transition(id, 'failed', 'destroying', actor);
-    await this.finishDestroy(id, actor, opts);
+    await this.finishDestroy(id, actor, { ...opts, fromFailed: {} });
   }
 
   // ---------------------------------------------------------------- destroy
@@ -464,11 +468,11 @@ export class SandboxManager {
       throw new SandboxError(ErrorCode.InvalidTransition, `${sandbox.name} is still being created; try again in a moment.`, { status: sandbox.status });
     }
     try {
-      if (sandbox.status !== 'destroying') {
+      if (sandbox.status !== 'destroying' && sandbox.status !== 'failed') {
         await this.transition(sandbox.id, sandbox.status, 'destroying', actor, { reason: 'destroy_requested' });
       }
       await this.fault('destroy:after-destroying', sandbox.id);
-      await this.finishDestroy(sandbox.id, actor);
+      await this.finishDestroy(sandbox.id, actor, { fromFailed: { reason: 'destroy_requested' } });
       this.observer.destroyed?.('success', (performance.now() - started) / 1000);
       this.log.info({ sandboxId: sandbox.id, actor: actorLabel(actor), ms: Math.round(performance.now() - started) }, 'sandbox destroyed');
       return (await this.getById(sandbox.id))!;
@@ -483,20 +487,26 @@ export class SandboxManager {
    * destroyed_at, each step audited. On failure the row stays `destroying` with a backoff for
    * the sweeper, and SANDBOX_006 is thrown.
    */
-  async finishDestroy(id: string, actor: Actor, opts: { dropSchema?: boolean } = {}): Promise<void> {
+  async finishDestroy(id: string, actor: Actor, opts: { dropSchema?: boolean; fromFailed?: Record<string, unknown> } = {}): Promise<void> {
     try {
       await this.tx(async (tx) => {
         await lockKey(tx, `sandbox:${id}`);
         const [row] = await tx.$queryRaw<{ status: SandboxStatus; schema_name: string }[]>`
           SELECT status::text AS status, schema_name FROM sandboxes WHERE id = ${id}::uuid FOR UPDATE`;
         if (!row || row.status === 'destroyed') return;
-        if (row.status !== 'destroying') {
+        if (row.status === 'failed' && opts.fromFailed) {
+          // `failed` does not count against the owner's limit and `destroying` does, so failed → destroying
+          // commits with the teardown: a failed sandbox never re-enters the count (a failed teardown leaves it failed).
+          await this.transitionIn(tx, id, 'failed', 'destroying', actor, opts.fromFailed);
+        } else if (row.status !== 'destroying') {
           throw new SandboxError(ErrorCode.InvalidTransition, `Cannot finish destroying a ${row.status} sandbox.`, { status: row.status });
         }
         const mappings = await tx.sandboxGuildMapping.findMany({ where: { sandboxId: id } });
         await tx.sandboxGuildMapping.deleteMany({ where: { sandboxId: id } });
         for (const m of mappings) await this.audit(tx, id, 'guild_unregistered', actor, { guildId: m.guildId, reason: 'sandbox_destroyed' });
+        const claims = await tx.sandboxGuildClaim.findMany({ where: { sandboxId: id } });
         await tx.sandboxGuildClaim.deleteMany({ where: { sandboxId: id } });
+        for (const c of claims) await this.audit(tx, id, 'guild_claim_removed', actor, { guildId: c.guildId, reason: 'sandbox_destroyed' });
         const dropped = opts.dropSchema === false ? false : await this.provisioner.dropSchema(id, tx);
         await this.audit(tx, id, 'schema_dropped', actor, { schemaName: row.schema_name, dropped });
         await this.fault('destroy:after-drop', id);
@@ -511,6 +521,7 @@ export class SandboxManager {
   }
 
   private async recordDestroyFailure(id: string, actor: Actor, err: unknown): Promise<void> {
+    this.observer.destroyFailed?.();
     try {
       await this.tx(async (tx) => {
         const row = await tx.sandbox.findUnique({ where: { id }, select: { destroyAttempts: true } });

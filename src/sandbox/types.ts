@@ -86,6 +86,8 @@ export interface ListFilter {
   owner?: string | undefined;
   status?: SandboxStatus | undefined;
   includeDestroyed?: boolean | undefined;
+  /** Every owner's sandboxes; admins only. */
+  allOwners?: boolean | undefined;
   limit?: number | undefined;
 }
 

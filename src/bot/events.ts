@@ -1,0 +1,74 @@
+import { Events, type Client, type Guild } from 'discord.js';
+import type { Logger } from '../logger.ts';
+import type { GuildRegistry } from '../sandbox/guild-registry.ts';
+import type { Dispatcher } from './dispatcher.ts';
+import type { DiscordGuildDirectory } from './guild-directory.ts';
+
+export interface EventDeps {
+  client: Client;
+  registry: GuildRegistry;
+  directory: DiscordGuildDirectory;
+  dispatcher: Dispatcher;
+  logger: Logger;
+  /** Runs once per READY, after reconciliation (command registration). */
+  onReady?: (client: Client<true>) => Promise<void>;
+}
+
+/**
+ * Wires gateway events to the domain. Every handler is wrapped: a failure is logged and never
+ * takes the bot down. An outage (`guildUnavailable`) changes nothing.
+ */
+export function attachEvents(deps: EventDeps): { ready: Promise<void> } {
+  const { client, registry, directory, dispatcher } = deps;
+  const log = deps.logger.child({ component: 'gateway-events' });
+  const verifierFor = (guildId: string) => (userId: string) => directory.canManageGuild(guildId, userId);
+  const safe =
+    <A extends unknown[]>(event: string, fn: (...args: A) => Promise<unknown>) =>
+    (...args: A): void => {
+      fn(...args).catch((err) => log.error({ err, event }, 'event handler failed'));
+    };
+
+  let markReady!: () => void;
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
+
+  client.on(
+    Events.ClientReady,
+    safe('clientReady', async (c: Client<true>) => {
+      try {
+        log.info({ user: c.user.tag, guilds: c.guilds.cache.size }, 'gateway ready');
+        const present = [...c.guilds.cache.values()].map((g: Guild) => ({ id: g.id, ownerId: g.available ? g.ownerId : null, available: g.available }));
+        await registry.reconcile(present, verifierFor).catch((err) => log.error({ err }, 'guild reconciliation failed'));
+        await deps.onReady?.(c).catch((err) => log.error({ err }, 'ready task failed'));
+      } finally {
+        markReady();
+      }
+    }),
+  );
+  client.on(
+    Events.GuildCreate,
+    safe('guildCreate', async (guild: Guild) => {
+      const outcome = await registry.onGuildJoin(guild.id, guild.ownerId, verifierFor(guild.id));
+      log.info({ guildId: guild.id, ...outcome }, 'joined guild');
+    }),
+  );
+  client.on(
+    Events.GuildAvailable,
+    safe('guildAvailable', async (guild: Guild) => {
+      // After READY only: a guild that was unavailable at startup may be new to us.
+      if (client.isReady()) await registry.onGuildSeen({ id: guild.id, ownerId: guild.ownerId }, verifierFor(guild.id));
+    }),
+  );
+  client.on(
+    Events.GuildDelete,
+    safe('guildDelete', async (guild: Guild) => {
+      // discord.js emits guildDelete only for real removals; outages emit guildUnavailable.
+      await registry.onGuildRemoved(guild.id);
+    }),
+  );
+  client.on(Events.GuildUnavailable, (guild) => log.warn({ guildId: guild.id }, 'guild unavailable (outage); mappings kept'));
+  client.on(Events.InteractionCreate, (interaction) => void dispatcher.handle(interaction));
+  client.on(Events.Error, (err) => log.error({ err }, 'client error'));
+  client.on(Events.Warn, (message) => log.warn({ message }, 'client warning'));
+  client.on(Events.ShardDisconnect, (event, shardId) => log.warn({ code: event.code, shardId }, 'gateway disconnected'));
+  return { ready };
+}

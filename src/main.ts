@@ -1,0 +1,41 @@
+import { startApp } from './app.ts';
+import { loadConfig, loadDotEnv, type Config } from './config.ts';
+import { createLogger } from './logger.ts';
+import { SandboxError } from './sandbox/errors.ts';
+
+let config: Config;
+try {
+  loadDotEnv();
+  config = loadConfig(process.env, { requireDiscordToken: true });
+} catch (err) {
+  // One line saying what to set and where; no stack.
+  process.stderr.write(`${err instanceof SandboxError ? `${err.message} (${err.code})` : String((err as Error)?.message ?? err)}\n`);
+  process.exit(1);
+}
+
+const logger = createLogger(config.logLevel);
+process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection'));
+process.on('uncaughtException', (err) => logger.fatal({ err }, 'uncaught exception'));
+
+try {
+  const app = await startApp({ config, logger });
+  let stopping = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'shutting down');
+      app.stop().then(
+        () => process.exit(0),
+        (err) => {
+          logger.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    });
+  }
+} catch (err) {
+  logger.fatal({ err }, 'startup failed');
+  logger.flush();
+  setTimeout(() => process.exit(1), 100);
+}

@@ -1,0 +1,242 @@
+import type { Prisma } from '../generated/prisma/client.ts';
+import { TX_OPTIONS } from '../db/database.ts';
+import type { Logger } from '../logger.ts';
+import { SandboxError } from './errors.ts';
+import { lockKey, type SandboxManager } from './manager.ts';
+import type { Actor } from './types.ts';
+import { validateSnowflake } from './validation.ts';
+
+type Tx = Prisma.TransactionClient;
+
+/** Asks Discord whether a user still holds Manage Server in the guild being joined. */
+export type ClaimantCheck = (userId: string) => Promise<boolean>;
+
+/** A guild as the gateway session lists it. `ownerId` is null while the guild is unavailable. */
+export interface PresentGuild {
+  id: string;
+  ownerId: string | null;
+  available: boolean;
+}
+
+export type JoinOutcome =
+  | { outcome: 'mapped'; sandboxId: string; via: 'claim' | 'owner' }
+  | { outcome: 'already-mapped'; sandboxId: string }
+  | { outcome: 'claim-refused'; sandboxId: string; reason: string }
+  | { outcome: 'unmapped'; reason: string };
+
+export interface ReconcileSummary {
+  joined: number;
+  mapped: number;
+  unmapped: number;
+  skippedUnavailable: number;
+}
+
+const JOIN: Actor = { kind: 'system', job: 'guild-join' };
+const LEAVE: Actor = { kind: 'system', job: 'guild-leave' };
+const RECONCILE: Actor = { kind: 'system', job: 'guild-reconcile' };
+
+/**
+ * The bot's record of guilds (`bot_guilds`) and the automatic guild rules: what happens when the
+ * bot joins a guild, leaves one, or starts up and compares its gateway session with the record.
+ * Every outcome writes an audit row. Discord is only asked (through the callbacks) outside any
+ * transaction, so no lock is held across a network call.
+ */
+export class GuildRegistry {
+  private readonly log: Logger;
+
+  constructor(
+    private readonly manager: SandboxManager,
+    logger: Logger,
+  ) {
+    this.log = logger.child({ component: 'guild-registry' });
+  }
+
+  private tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.manager.prisma.$transaction(fn, TX_OPTIONS);
+  }
+
+  /**
+   * The bot joined a guild (or is found in it for the first time). Rules, in order:
+   * 1. a pending claim maps the guild to the claiming sandbox, if the claimant still holds
+   *    Manage Server there (claims made from the CLI are an operator's and always count);
+   * 2. otherwise a guild whose owner owns exactly one running sandbox maps to it;
+   * 3. otherwise the guild stays unmapped.
+   */
+  async onGuildJoin(guildId: string, guildOwnerId: string | null, verifyClaimant: ClaimantCheck): Promise<JoinOutcome> {
+    validateSnowflake(guildId);
+    const log = this.log.child({ guildId, actor: 'system:guild-join' });
+    await this.markPresent(this.manager.prisma, guildId);
+
+    const existing = await this.manager.prisma.sandboxGuildMapping.findUnique({ where: { guildId } });
+    if (existing) {
+      await this.manager.audit(this.manager.prisma, existing.sandboxId, 'guild_join_already_mapped', JOIN, { guildId });
+      log.info({ sandboxId: existing.sandboxId }, 'joined a guild that is already mapped');
+      return { outcome: 'already-mapped', sandboxId: existing.sandboxId };
+    }
+
+    const claim = await this.manager.prisma.sandboxGuildClaim.findUnique({ where: { guildId }, include: { sandbox: { select: { name: true } } } });
+    if (claim) {
+      const result = await this.applyClaim(guildId, claim, verifyClaimant);
+      log.info({ sandboxId: claim.sandboxId, claimedBy: claim.claimedBy, ...result }, 'pending claim applied on join');
+      return result;
+    }
+    const result = await this.applyOwnerRule(guildId, guildOwnerId);
+    log.info({ ownerId: guildOwnerId, ...result }, result.outcome === 'mapped' ? 'guild mapped to its owner’s sandbox' : 'guild left unmapped');
+    return result;
+  }
+
+  private async applyClaim(
+    guildId: string,
+    claim: { sandboxId: string; claimedBy: string; createdAt: Date; sandbox: { name: string } },
+    verifyClaimant: ClaimantCheck,
+  ): Promise<JoinOutcome> {
+    const discordClaimant = claim.claimedBy.startsWith('discord:') ? claim.claimedBy.slice('discord:'.length) : null;
+    let allowed = true;
+    let reason = '';
+    if (discordClaimant !== null) {
+      try {
+        allowed = await verifyClaimant(discordClaimant);
+        if (!allowed) reason = 'claimant_lacks_manage_server';
+      } catch (err) {
+        this.log.warn({ guildId, err }, 'could not verify the claimant; refusing the claim');
+        allowed = false;
+        reason = 'claimant_check_failed';
+      }
+    }
+    return this.tx(async (tx) => {
+      await lockKey(tx, `guild:${guildId}`);
+      // The claim must still be the one we verified: a newer claim replaces it.
+      const current = await tx.sandboxGuildClaim.findUnique({ where: { guildId } });
+      if (!current || current.sandboxId !== claim.sandboxId || current.claimedBy !== claim.claimedBy) {
+        await this.manager.audit(tx, claim.sandboxId, 'guild_claim_refused', JOIN, { guildId, reason: 'claim_changed' });
+        return { outcome: 'claim-refused', sandboxId: claim.sandboxId, reason: 'claim_changed' } as const;
+      }
+      if (!allowed) {
+        await tx.sandboxGuildClaim.deleteMany({ where: { guildId, sandboxId: claim.sandboxId } });
+        await this.manager.audit(tx, claim.sandboxId, 'guild_claim_refused', JOIN, { guildId, claimedBy: claim.claimedBy, reason });
+        return { outcome: 'claim-refused', sandboxId: claim.sandboxId, reason } as const;
+      }
+      return this.mapIn(tx, guildId, claim.sandboxId, claim.sandbox.name, 'claim', { claimedBy: claim.claimedBy });
+    });
+  }
+
+  private applyOwnerRule(guildId: string, ownerId: string | null): Promise<JoinOutcome> {
+    return this.tx(async (tx) => {
+      await lockKey(tx, `guild:${guildId}`);
+      const candidates = ownerId ? await tx.sandbox.findMany({ where: { owner: ownerId, status: 'running' }, select: { id: true, name: true }, take: 2 }) : [];
+      const only = candidates.length === 1 ? candidates[0] : undefined;
+      if (only) return this.mapIn(tx, guildId, only.id, only.name, 'owner', { ownerId });
+      const reason = ownerId === null ? 'owner_unknown' : candidates.length === 0 ? 'owner_has_no_running_sandbox' : 'owner_has_several_running_sandboxes';
+      await this.manager.audit(tx, null, 'guild_join_unmapped', JOIN, { guildId, ownerId, reason });
+      return { outcome: 'unmapped', reason } as const;
+    });
+  }
+
+  /** Maps inside the caller's transaction with the same race safety as registerGuild. */
+  private async mapIn(tx: Tx, guildId: string, sandboxId: string, name: string, via: 'claim' | 'owner', details: Record<string, unknown>): Promise<JoinOutcome> {
+    try {
+      await this.manager.lockLiveSandbox(tx, sandboxId, name, ['running']);
+    } catch (err) {
+      if (!(err instanceof SandboxError)) throw err;
+      await tx.sandboxGuildClaim.deleteMany({ where: { guildId, sandboxId } });
+      await this.manager.audit(tx, sandboxId, via === 'claim' ? 'guild_claim_refused' : 'guild_join_unmapped', JOIN, {
+        guildId,
+        reason: 'sandbox_not_running',
+        status: err.details.status,
+      });
+      return { outcome: 'claim-refused', sandboxId, reason: 'sandbox_not_running' };
+    }
+    if (!(await this.manager.insertMapping(tx, sandboxId, guildId))) {
+      const holder = await tx.sandboxGuildMapping.findUnique({ where: { guildId } });
+      await this.manager.audit(tx, holder?.sandboxId ?? null, 'guild_join_already_mapped', JOIN, { guildId });
+      return { outcome: 'already-mapped', sandboxId: holder?.sandboxId ?? sandboxId };
+    }
+    await this.manager.audit(tx, sandboxId, 'guild_registered', JOIN, { guildId, via, ...details });
+    return { outcome: 'mapped', sandboxId, via };
+  }
+
+  /** The bot was removed from the guild (not an outage): record it and unmap. */
+  async onGuildRemoved(guildId: string): Promise<{ unmappedSandboxId: string | null }> {
+    validateSnowflake(guildId);
+    const result = await this.tx(async (tx) => {
+      await lockKey(tx, `guild:${guildId}`);
+      await this.markLeft(tx, guildId);
+      return this.unmapIn(tx, guildId, LEAVE, 'bot_removed');
+    });
+    this.log.info({ guildId, actor: 'system:guild-leave', sandboxId: result.unmappedSandboxId }, 'bot removed from guild');
+    return result;
+  }
+
+  /**
+   * A guild listed by the gateway became available: apply the join rules if the bot has never
+   * seen it, has seen it leave, or it has a pending claim. Otherwise only note that it is present.
+   */
+  async onGuildSeen(guild: { id: string; ownerId: string | null }, verifyClaimant: ClaimantCheck): Promise<JoinOutcome | null> {
+    validateSnowflake(guild.id);
+    const [record, claim] = await Promise.all([
+      this.manager.prisma.botGuild.findUnique({ where: { guildId: guild.id } }),
+      this.manager.prisma.sandboxGuildClaim.findUnique({ where: { guildId: guild.id } }),
+    ]);
+    if (record && record.leftAt === null && !claim) return null;
+    return this.onGuildJoin(guild.id, guild.ownerId, verifyClaimant);
+  }
+
+  /**
+   * Startup reconciliation against the gateway session's guild list (READY lists every guild,
+   * unavailable ones included). New guilds and guilds with a pending claim get the join rules;
+   * a guild someone deliberately unregistered is left alone. Mapped guilds the session does not
+   * list at all are unmapped; an unavailable guild is listed, so an outage never unmaps.
+   */
+  async reconcile(present: PresentGuild[], verifierFor: (guildId: string) => ClaimantCheck): Promise<ReconcileSummary> {
+    const summary: ReconcileSummary = { joined: 0, mapped: 0, unmapped: 0, skippedUnavailable: 0 };
+    for (const guild of present) {
+      if (!guild.available) {
+        // Nothing can be checked in an unavailable guild; guildAvailable will call onGuildSeen.
+        summary.skippedUnavailable++;
+        continue;
+      }
+      try {
+        const outcome = await this.onGuildSeen(guild, verifierFor(guild.id));
+        if (outcome) summary.joined++;
+        if (outcome?.outcome === 'mapped') summary.mapped++;
+      } catch (err) {
+        this.log.error({ guildId: guild.id, err }, 'reconciling a guild failed; continuing with the others');
+      }
+    }
+
+    const listed = present.map((g) => g.id);
+    const stale = await this.manager.prisma.sandboxGuildMapping.findMany({ where: { guildId: { notIn: listed } }, select: { guildId: true } });
+    for (const { guildId } of stale) {
+      try {
+        const { unmappedSandboxId } = await this.tx(async (tx) => {
+          await lockKey(tx, `guild:${guildId}`);
+          await this.markLeft(tx, guildId);
+          return this.unmapIn(tx, guildId, RECONCILE, 'bot_not_in_guild');
+        });
+        if (unmappedSandboxId) summary.unmapped++;
+      } catch (err) {
+        this.log.error({ guildId, err }, 'unmapping a guild the bot is not in failed');
+      }
+    }
+    await this.manager.prisma.botGuild.updateMany({ where: { guildId: { notIn: listed }, leftAt: null }, data: { leftAt: this.manager.now() } });
+    this.log.info({ ...summary, guilds: present.length }, 'guilds reconciled');
+    return summary;
+  }
+
+  private async markPresent(db: Tx | SandboxManager['prisma'], guildId: string): Promise<void> {
+    await db.botGuild.upsert({ where: { guildId }, create: { guildId, firstSeenAt: this.manager.now() }, update: { leftAt: null } });
+  }
+
+  private async markLeft(tx: Tx, guildId: string): Promise<void> {
+    const now = this.manager.now();
+    await tx.botGuild.upsert({ where: { guildId }, create: { guildId, firstSeenAt: now, leftAt: now }, update: { leftAt: now } });
+  }
+
+  private async unmapIn(tx: Tx, guildId: string, actor: Actor, reason: string): Promise<{ unmappedSandboxId: string | null }> {
+    const [mapping] = await tx.$queryRaw<{ sandbox_id: string }[]>`
+      DELETE FROM sandbox_guild_mapping WHERE guild_id = ${guildId} RETURNING sandbox_id::text AS sandbox_id`;
+    if (mapping) await this.manager.audit(tx, mapping.sandbox_id, 'guild_unregistered', actor, { guildId, reason });
+    else await this.manager.audit(tx, null, 'bot_left_guild', actor, { guildId, reason });
+    return { unmappedSandboxId: mapping?.sandbox_id ?? null };
+  }
+}

@@ -1,0 +1,124 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { startApp, type App, type AppOptions } from '../../../src/app.ts';
+import { loadConfig } from '../../../src/config.ts';
+import type { Logger } from '../../../src/logger.ts';
+import { FakeDiscord, type CommandOptions, type InteractionHandle } from '../../fake-discord/index.ts';
+import { createTestDatabase, snowflake, type TestDatabase } from '../../support/db.ts';
+
+/** Log lines written by the bot, parsed, so tests can look for an error id. */
+export class LogCapture {
+  readonly lines: Record<string, unknown>[] = [];
+  readonly logger: Logger;
+
+  constructor() {
+    const sink = new Writable({
+      write: (chunk: Buffer, _enc, done) => {
+        for (const line of chunk.toString().split('\n')) if (line.trim()) this.lines.push(JSON.parse(line) as Record<string, unknown>);
+        done();
+      },
+    });
+    this.logger = pino({ level: 'info' }, sink);
+  }
+
+  find(predicate: (line: Record<string, unknown>) => boolean): Record<string, unknown> | undefined {
+    return this.lines.find(predicate);
+  }
+}
+
+export interface Env {
+  fake: FakeDiscord;
+  db: TestDatabase;
+  logs: LogCapture;
+  adminId: string;
+  /** Starts the bot (a fresh discord.js client) on this fake and database. */
+  start(overrides?: Partial<AppOptions>, env?: Record<string, string>): Promise<App>;
+  /** Stops every app started and the fake, and drops the database. */
+  close(): Promise<void>;
+}
+
+export async function setupEnv(): Promise<Env> {
+  const fake = await FakeDiscord.start();
+  const db = await createTestDatabase();
+  const logs = new LogCapture();
+  const adminId = snowflake();
+  const apps: App[] = [];
+  return {
+    fake,
+    db,
+    logs,
+    adminId,
+    async start(overrides = {}, env = {}) {
+      const config = loadConfig({ DISCORD_TOKEN: fake.token, BOT_ADMIN_IDS: adminId, HTTP_PORT: '0', ...env }, { requireDiscordToken: true });
+      const app = await startApp({ config, logger: logs.logger, databaseUrl: db.url, apiUrl: fake.apiBase, ...overrides });
+      apps.push(app);
+      return app;
+    },
+    async close() {
+      for (const app of apps) await app.stop().catch(() => undefined);
+      await fake.stop();
+      await db.drop();
+    },
+  };
+}
+
+export const sandboxCommand = (opts: Omit<CommandOptions, 'name'>): CommandOptions => ({ name: 'sandbox', ...opts });
+
+/** Polls a condition that the bot reaches asynchronously (gateway events); fails after `timeoutMs`. */
+export async function eventually<T>(probe: () => Promise<T | null | undefined | false> | T | null | undefined | false, what: string, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** The final text of a command's reply: content plus embed text. */
+export async function finalText(handle: InteractionHandle, timeoutMs = 10_000): Promise<string> {
+  await handle.settled({ timeoutMs });
+  return messageText(handle.edits.at(-1) ?? (handle.callback?.data as Record<string, unknown> | undefined) ?? {});
+}
+
+export function messageText(body: Record<string, unknown>): string {
+  const embeds = (body.embeds as { title?: string; description?: string; fields?: { name: string; value: string }[] }[] | undefined) ?? [];
+  const parts = [String(body.content ?? '')];
+  for (const e of embeds) parts.push(e.title ?? '', e.description ?? '', ...(e.fields ?? []).map((f) => `${f.name}: ${f.value}`));
+  return parts.filter(Boolean).join('\n');
+}
+
+/** Records INTERACTION_CREATE → first callback and → final edit, for the closing note. */
+export class LatencyLog {
+  private readonly ack: number[] = [];
+  private readonly final: number[] = [];
+
+  record(handle: InteractionHandle): void {
+    const first = handle.responses[0];
+    const last = handle.responses.filter((r) => r.kind === 'edit').at(-1);
+    if (first) this.ack.push(first.at - handle.sentAt);
+    if (last) this.final.push(last.at - handle.sentAt);
+  }
+
+  report(label: string): void {
+    const stats = (xs: number[]) => {
+      const sorted = [...xs].sort((a, b) => a - b);
+      const median = sorted.length ? sorted[Math.floor((sorted.length - 1) / 2)]! : NaN;
+      return `median ${median.toFixed(1)} ms, max ${(sorted.at(-1) ?? NaN).toFixed(1)} ms (n=${sorted.length})`;
+    };
+    console.log(`[latency ${label}] INTERACTION_CREATE → first callback: ${stats(this.ack)}; → final edit: ${stats(this.final)}`);
+  }
+}
+
+/** A guild in the fake whose owner is a fresh user; extra members may lack Manage Server. */
+export function addGuild(fake: FakeDiscord, opts: { id?: string; ownerId?: string; members?: string[]; managers?: string[] } = {}): { guildId: string; ownerId: string } {
+  const ownerId = opts.ownerId ?? snowflake();
+  const managerRole = snowflake();
+  const guildId = fake.addGuild({
+    ...(opts.id ? { id: opts.id } : {}),
+    ownerId,
+    roles: [{ id: managerRole, name: 'managers', permissions: '32' }],
+    members: [...(opts.members ?? []).map((userId) => ({ userId })), ...(opts.managers ?? []).map((userId) => ({ userId, roles: [managerRole] }))],
+  });
+  return { guildId, ownerId };
+}
