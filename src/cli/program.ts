@@ -210,17 +210,13 @@ export function buildProgram(io: CliIo = stdio, open: typeof openCliContext = op
     .addOption(json)
     .action((o: { json?: boolean }) =>
       run(async (ctx) => {
-        const { runSweepOnce } = await import('../jobs/sweep-command.ts');
+        const { runSweepOnce, formatSweepSummary } = await import('../jobs/sweep-command.ts');
         const summary = await runSweepOnce({ manager: ctx.manager, logger: ctx.logger, config: ctx.config });
-        io.out(o.json ? JSON.stringify(summary, null, 2) : formatSummary(summary));
+        io.out(o.json ? JSON.stringify(summary, null, 2) : formatSweepSummary(summary));
       })(),
     );
 
   return { program, exitCode: () => exitCode };
-}
-
-function formatSummary(summary: unknown): string {
-  return JSON.stringify(summary, null, 2);
 }
 
 /** Entry point: parses argv, runs the command, and returns the process exit code. */

@@ -243,3 +243,16 @@ describe('health and connection details', () => {
     expect(JSON.stringify(env)).not.toMatch(/password|postgres:\/\/|token/i);
   });
 });
+
+describe('lookups', () => {
+  it('getByGuildId returns the same sandbox as getById, with all its guilds', async () => {
+    const [g1, g2] = [snowflake(), snowflake()];
+    await botJoined(db, g1, g2);
+    const { sandbox } = await manager.create({ name: 'lookup-me', owner: 'cli:jo', guildIds: [g1, g2], metadata: { team: 'qa' } }, op);
+    const byGuild = await manager.getByGuildId(g2);
+    expect(byGuild).toEqual(await manager.getById(sandbox.id));
+    expect(byGuild?.guildIds.sort()).toEqual([g1, g2].sort());
+    expect(byGuild?.metadata).toEqual({ team: 'qa' });
+    expect(await manager.getByGuildId(snowflake())).toBeNull();
+  });
+});

@@ -1,0 +1,50 @@
+/**
+ * Child process for the crash tests: runs one manager operation against the given database and
+ * SIGKILLs itself at a named fault point, the way an OOM kill or a power cut would end it.
+ * Nothing after the kill runs: no compensation, no `finally`, no pool shutdown.
+ *
+ * Input: one JSON argument `CrashSpec`. Output (stdout): `FAULT <point> <sandboxId>` just before
+ * the kill, or `DONE <json>` if the operation finished without reaching the point.
+ */
+import { writeSync } from 'node:fs';
+import { createPool, createPrisma } from '../../../src/db/database.ts';
+import { silentLogger } from '../../../src/logger.ts';
+import type { FaultInjector, FaultPoint } from '../../../src/sandbox/faults.ts';
+import { SandboxManager } from '../../../src/sandbox/manager.ts';
+import type { Actor } from '../../../src/sandbox/types.ts';
+
+export interface CrashSpec {
+  url: string;
+  point: FaultPoint;
+  op: 'create' | 'destroy';
+  actor: Actor;
+  /** create: owner and name; destroy: name (ref). */
+  owner?: string;
+  name: string;
+  guildIds?: string[];
+  maxPerOwner?: number;
+}
+
+const spec = JSON.parse(process.argv[2] ?? '{}') as CrashSpec;
+const logger = silentLogger();
+const pool = createPool(spec.url, logger, 2);
+const prisma = createPrisma(pool, logger);
+
+const faults: FaultInjector = {
+  hit(point, ctx) {
+    if (point !== spec.point) return;
+    // Synchronous write: the parent must see which sandbox died, and nothing else may run.
+    writeSync(1, `FAULT ${point} ${ctx.sandboxId ?? '-'}\n`);
+    process.kill(process.pid, 'SIGKILL');
+  },
+};
+
+const manager = new SandboxManager({ prisma, logger, faults, limits: spec.maxPerOwner ? { maxPerOwner: spec.maxPerOwner } : {} });
+
+const result =
+  spec.op === 'create'
+    ? await manager.create({ name: spec.name, owner: spec.owner, guildIds: spec.guildIds }, spec.actor)
+    : await manager.destroy(spec.name, spec.actor);
+writeSync(1, `DONE ${JSON.stringify(result)}\n`);
+await prisma.$disconnect();
+await pool.end();
