@@ -112,6 +112,8 @@ export class GuildRegistry {
         return { outcome: 'claim-refused', sandboxId: claim.sandboxId, reason: 'claim_changed' } as const;
       }
       if (!allowed) {
+        // Sandbox row before its claim, as in finishDestroy (the opposite order deadlocks with a destroy).
+        await tx.$queryRaw`SELECT 1 FROM sandboxes WHERE id = ${claim.sandboxId}::uuid FOR UPDATE`;
         await tx.sandboxGuildClaim.deleteMany({ where: { guildId, sandboxId: claim.sandboxId } });
         await this.manager.audit(tx, claim.sandboxId, 'guild_claim_refused', JOIN, { guildId, claimedBy: claim.claimedBy, reason });
         return { outcome: 'claim-refused', sandboxId: claim.sandboxId, reason } as const;
@@ -233,6 +235,8 @@ export class GuildRegistry {
   }
 
   private async unmapIn(tx: Tx, guildId: string, actor: Actor, reason: string): Promise<{ unmappedSandboxId: string | null }> {
+    // Sandbox row first, then its mapping: the same lock order as finishDestroy, or the two deadlock.
+    await tx.$queryRaw`SELECT 1 FROM sandboxes WHERE id = (SELECT sandbox_id FROM sandbox_guild_mapping WHERE guild_id = ${guildId}) FOR UPDATE`;
     const [mapping] = await tx.$queryRaw<{ sandbox_id: string }[]>`
       DELETE FROM sandbox_guild_mapping WHERE guild_id = ${guildId} RETURNING sandbox_id::text AS sandbox_id`;
     if (mapping) await this.manager.audit(tx, mapping.sandbox_id, 'guild_unregistered', actor, { guildId, reason });

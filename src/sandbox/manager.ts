@@ -638,6 +638,8 @@ export class SandboxManager {
     const target = await this.resolveFor(ref, actor);
     this.assertCanChange(actor, target, 'unregister guilds from');
     await this.tx(async (tx) => {
+      // Sandbox row first, then its mappings: the same lock order as finishDestroy, or the two deadlock.
+      await tx.$queryRaw`SELECT 1 FROM sandboxes WHERE id = ${target.id}::uuid FOR UPDATE`;
       const mapped = await tx.sandboxGuildMapping.deleteMany({ where: { guildId, sandboxId: target.id } });
       const claimed = await tx.sandboxGuildClaim.deleteMany({ where: { guildId, sandboxId: target.id } });
       if (mapped.count + claimed.count === 0) {
