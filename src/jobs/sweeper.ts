@@ -348,7 +348,8 @@ export class Sweeper {
   /** failed → destroying → destroyed: schema dropped, mappings and claims removed. */
   private async cleanFailed(summary: SweepSummary): Promise<void> {
     const rows = await this.manager.prisma.$queryRaw<{ id: string }[]>`
-      SELECT id::text AS id FROM sandboxes WHERE status = 'failed'
+      SELECT id::text AS id FROM sandboxes
+      WHERE status = 'failed' AND (next_attempt_at IS NULL OR next_attempt_at <= ${this.manager.now()}::timestamptz)
       ORDER BY status_changed_at LIMIT ${this.settings.batchSize}::int`;
     for (const { id } of rows) {
       await this.item(summary, 'failed_cleaned', id, async () => {

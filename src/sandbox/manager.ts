@@ -136,6 +136,15 @@ export class SandboxManager {
     return this.faults.hit(point, sandboxId ? { sandboxId } : {});
   }
 
+  /** Public operations never leak raw driver errors: everything leaves as a SandboxError. */
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw toSandboxError(err);
+    }
+  }
+
   private tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     return this.prisma.$transaction(fn, TX_OPTIONS);
   }
@@ -180,58 +189,64 @@ export class SandboxManager {
   // ---------------------------------------------------------------- lookups
 
   async getById(id: string): Promise<Sandbox | null> {
-    const ref = validateRef(id);
-    if (ref.kind !== 'id') return null;
-    const row = await this.prisma.sandbox.findUnique({ where: { id: ref.value }, include });
-    return row ? toSandbox(row) : null;
+    return this.guard(async () => {
+      const ref = validateRef(id);
+      if (ref.kind !== 'id') return null;
+      const row = await this.prisma.sandbox.findUnique({ where: { id: ref.value }, include });
+      return row ? toSandbox(row) : null;
+    });
   }
 
   /** The live sandbox with this name, or else the most recently destroyed one. */
   async getByName(name: string): Promise<Sandbox | null> {
-    validateName(name);
-    const row =
-      (await this.prisma.sandbox.findFirst({ where: { name, status: { not: 'destroyed' } }, include })) ??
-      (await this.prisma.sandbox.findFirst({ where: { name }, include, orderBy: { destroyedAt: 'desc' } }));
-    return row ? toSandbox(row) : null;
+    return this.guard(async () => {
+      validateName(name);
+      const row =
+        (await this.prisma.sandbox.findFirst({ where: { name, status: { not: 'destroyed' } }, include })) ??
+        (await this.prisma.sandbox.findFirst({ where: { name }, include, orderBy: { destroyedAt: 'desc' } }));
+      return row ? toSandbox(row) : null;
+    });
   }
 
   async getByGuildId(guildId: string): Promise<Sandbox | null> {
-    validateSnowflake(guildId);
-    // The event-routing hot path: one statement rather than Prisma's three.
-    const [row] = await this.prisma.$queryRaw<
-      {
-        id: string;
-        name: string;
-        owner: string;
-        status: SandboxStatus;
-        schema_name: string;
-        guild_ids: string[];
-        created_at: Date;
-        expires_at: Date;
-        destroyed_at: Date | null;
-        last_activity_at: Date;
-        metadata: Record<string, unknown> | null;
-      }[]
-    >`
-      SELECT s.id::text AS id, s.name, s.owner, s.status::text AS status, s.schema_name,
-             ARRAY(SELECT g.guild_id FROM sandbox_guild_mapping g WHERE g.sandbox_id = s.id ORDER BY g.created_at) AS guild_ids,
-             s.created_at, s.expires_at, s.destroyed_at, s.last_activity_at, s.metadata
-      FROM sandbox_guild_mapping m JOIN sandboxes s ON s.id = m.sandbox_id
-      WHERE m.guild_id = ${guildId}`;
-    if (!row) return null;
-    return {
-      id: row.id,
-      name: row.name,
-      owner: row.owner,
-      status: row.status,
-      schemaName: row.schema_name,
-      guildIds: row.guild_ids,
-      createdAt: row.created_at,
-      expiresAt: row.expires_at,
-      destroyedAt: row.destroyed_at,
-      lastActivityAt: row.last_activity_at,
-      metadata: row.metadata ?? {},
-    };
+    return this.guard(async () => {
+      validateSnowflake(guildId);
+      // The event-routing hot path: one statement rather than Prisma's three.
+      const [row] = await this.prisma.$queryRaw<
+        {
+          id: string;
+          name: string;
+          owner: string;
+          status: SandboxStatus;
+          schema_name: string;
+          guild_ids: string[];
+          created_at: Date;
+          expires_at: Date;
+          destroyed_at: Date | null;
+          last_activity_at: Date;
+          metadata: Record<string, unknown> | null;
+        }[]
+      >`
+        SELECT s.id::text AS id, s.name, s.owner, s.status::text AS status, s.schema_name,
+               ARRAY(SELECT g.guild_id FROM sandbox_guild_mapping g WHERE g.sandbox_id = s.id ORDER BY g.created_at) AS guild_ids,
+               s.created_at, s.expires_at, s.destroyed_at, s.last_activity_at, s.metadata
+        FROM sandbox_guild_mapping m JOIN sandboxes s ON s.id = m.sandbox_id
+        WHERE m.guild_id = ${guildId}`;
+      if (!row) return null;
+      return {
+        id: row.id,
+        name: row.name,
+        owner: row.owner,
+        status: row.status,
+        schemaName: row.schema_name,
+        guildIds: row.guild_ids,
+        createdAt: row.created_at,
+        expiresAt: row.expires_at,
+        destroyedAt: row.destroyed_at,
+        lastActivityAt: row.last_activity_at,
+        metadata: row.metadata ?? {},
+      };
+    });
   }
 
   /** Resolves a name or id; throws SANDBOX_004 when there is none. */
@@ -257,55 +272,59 @@ export class SandboxManager {
    * anyone else's is refused.
    */
   async list(filter: ListFilter = {}, actor?: Actor): Promise<Sandbox[]> {
-    let owner = filter.owner === undefined ? undefined : validateOwner(filter.owner);
-    if (actor && !this.isAdmin(actor)) {
-      const self = (actor as { id: string }).id;
-      if (filter.allOwners || (owner !== undefined && owner !== self)) {
-        throw new SandboxError(ErrorCode.Forbidden, 'Only bot admins may list other users’ sandboxes.');
+    return this.guard(async () => {
+      let owner = filter.owner === undefined ? undefined : validateOwner(filter.owner);
+      if (actor && !this.isAdmin(actor)) {
+        const self = (actor as { id: string }).id;
+        if (filter.allOwners || (owner !== undefined && owner !== self)) {
+          throw new SandboxError(ErrorCode.Forbidden, 'Only bot admins may list other users’ sandboxes.');
+        }
+        owner = self;
       }
-      owner = self;
-    }
-    const where: Prisma.SandboxWhereInput = {};
-    if (owner !== undefined) where.owner = owner;
-    if (filter.status !== undefined) where.status = filter.status;
-    else if (!filter.includeDestroyed) where.status = { not: 'destroyed' };
-    const rows = await this.prisma.sandbox.findMany({ where, include, orderBy: { createdAt: 'desc' }, take: filter.limit ?? 1000 });
-    return rows.map(toSandbox);
+      const where: Prisma.SandboxWhereInput = {};
+      if (owner !== undefined) where.owner = owner;
+      if (filter.status !== undefined) where.status = filter.status;
+      else if (!filter.includeDestroyed) where.status = { not: 'destroyed' };
+      const rows = await this.prisma.sandbox.findMany({ where, include, orderBy: { createdAt: 'desc' }, take: filter.limit ?? 1000 });
+      return rows.map(toSandbox);
+    });
   }
 
   // ---------------------------------------------------------------- create
 
   async create(input: CreateInput, actor: Actor, opts: { skipMappedGuilds?: boolean } = {}): Promise<CreateResult & { skippedGuildIds: string[] }> {
-    const started = performance.now();
-    const owner = validateOwner(input.owner ?? defaultOwner(actor));
-    if (!this.isAdmin(actor) && !(actor.kind === 'discord' && owner === actor.id)) {
-      throw new SandboxError(ErrorCode.Forbidden, 'You may only create sandboxes for yourself.');
-    }
-    const name = input.name === undefined ? undefined : validateName(input.name);
-    const ttl = validateTtlHours(input.ttlHours ?? this.limits.defaultTtlHours, this.limits.maxTtlHours);
-    const guildIds = validateGuildIds(input.guildIds);
-    const metadata = validateMetadata(input.metadata);
-    const notices = ttl.capped ? [`TTL capped at the maximum of ${this.limits.maxTtlHours} hours (you asked for ${input.ttlHours}).`] : [];
-    const plan = await this.planGuilds(guildIds, actor);
-
-    const log = this.log.child({ actor: actorLabel(actor), owner });
-    const row = await this.insertPending({ name, owner, ttlHours: ttl.hours, guildIds, metadata, actor, skipMapped: opts.skipMappedGuilds ?? false });
-    const slog = log.child({ sandboxId: row.id });
-    try {
-      const skippedGuildIds = await this.provision(row.id, row.schemaName, plan, actor, opts.skipMappedGuilds ?? false);
-      const sandbox = (await this.getById(row.id))!;
-      this.observer.created?.('success', (performance.now() - started) / 1000);
-      slog.info({ name: sandbox.name, schemaName: sandbox.schemaName, ms: Math.round(performance.now() - started) }, 'sandbox created');
-      return { sandbox, notices, claimedGuildIds: plan.claim, skippedGuildIds };
-    } catch (err) {
-      this.observer.created?.('failure', (performance.now() - started) / 1000);
-      const outcome = await this.compensateCreate(row.id, actor, err, slog);
-      if (outcome === 'running') {
-        const sandbox = (await this.getById(row.id))!;
-        return { sandbox, notices, claimedGuildIds: plan.claim, skippedGuildIds: [] };
+    return this.guard(async () => {
+      const started = performance.now();
+      const owner = validateOwner(input.owner ?? defaultOwner(actor));
+      if (!this.isAdmin(actor) && !(actor.kind === 'discord' && owner === actor.id)) {
+        throw new SandboxError(ErrorCode.Forbidden, 'You may only create sandboxes for yourself.');
       }
-      throw toSandboxError(err);
-    }
+      const name = input.name === undefined ? undefined : validateName(input.name);
+      const ttl = validateTtlHours(input.ttlHours ?? this.limits.defaultTtlHours, this.limits.maxTtlHours);
+      const guildIds = validateGuildIds(input.guildIds);
+      const metadata = validateMetadata(input.metadata);
+      const notices = ttl.capped ? [`TTL capped at the maximum of ${this.limits.maxTtlHours} hours (you asked for ${input.ttlHours}).`] : [];
+      const plan = await this.planGuilds(guildIds, actor);
+
+      const log = this.log.child({ actor: actorLabel(actor), owner });
+      const row = await this.insertPending({ name, owner, ttlHours: ttl.hours, guildIds, metadata, actor, skipMapped: opts.skipMappedGuilds ?? false });
+      const slog = log.child({ sandboxId: row.id });
+      try {
+        const skippedGuildIds = await this.provision(row.id, row.schemaName, plan, actor, opts.skipMappedGuilds ?? false);
+        const sandbox = (await this.getById(row.id))!;
+        this.observer.created?.('success', (performance.now() - started) / 1000);
+        slog.info({ name: sandbox.name, schemaName: sandbox.schemaName, ms: Math.round(performance.now() - started) }, 'sandbox created');
+        return { sandbox, notices, claimedGuildIds: plan.claim, skippedGuildIds };
+      } catch (err) {
+        this.observer.created?.('failure', (performance.now() - started) / 1000);
+        const outcome = await this.compensateCreate(row.id, actor, err, slog);
+        if (outcome === 'running') {
+          const sandbox = (await this.getById(row.id))!;
+          return { sandbox, notices, claimedGuildIds: plan.claim, skippedGuildIds: [] };
+        }
+        throw toSandboxError(err);
+      }
+    });
   }
 
   /** Decides, outside any transaction, which guilds are mapped now and which become claims. */
@@ -493,26 +512,28 @@ export class SandboxManager {
 
   /** Idempotent: destroying a destroyed sandbox returns it unchanged. */
   async destroy(ref: string, actor: Actor): Promise<Sandbox> {
-    const started = performance.now();
-    const sandbox = await this.resolveFor(ref, actor);
-    this.assertCanChange(actor, sandbox, 'destroy');
-    if (sandbox.status === 'destroyed') return sandbox;
-    if (sandbox.status === 'pending' || sandbox.status === 'creating') {
-      throw new SandboxError(ErrorCode.InvalidTransition, `${sandbox.name} is still being created; try again in a moment.`, { status: sandbox.status });
-    }
-    try {
-      if (sandbox.status !== 'destroying' && sandbox.status !== 'failed') {
-        await this.transition(sandbox.id, sandbox.status, 'destroying', actor, { reason: 'destroy_requested' });
+    return this.guard(async () => {
+      const started = performance.now();
+      const sandbox = await this.resolveFor(ref, actor);
+      this.assertCanChange(actor, sandbox, 'destroy');
+      if (sandbox.status === 'destroyed') return sandbox;
+      if (sandbox.status === 'pending' || sandbox.status === 'creating') {
+        throw new SandboxError(ErrorCode.InvalidTransition, `${sandbox.name} is still being created; try again in a moment.`, { status: sandbox.status });
       }
-      await this.fault('destroy:after-destroying', sandbox.id);
-      await this.finishDestroy(sandbox.id, actor, { fromFailed: { reason: 'destroy_requested' } });
-      this.observer.destroyed?.('success', (performance.now() - started) / 1000);
-      this.log.info({ sandboxId: sandbox.id, actor: actorLabel(actor), ms: Math.round(performance.now() - started) }, 'sandbox destroyed');
-      return (await this.getById(sandbox.id))!;
-    } catch (err) {
-      this.observer.destroyed?.('failure', (performance.now() - started) / 1000);
-      throw toSandboxError(err);
-    }
+      try {
+        if (sandbox.status !== 'destroying' && sandbox.status !== 'failed') {
+          await this.transition(sandbox.id, sandbox.status, 'destroying', actor, { reason: 'destroy_requested' });
+        }
+        await this.fault('destroy:after-destroying', sandbox.id);
+        await this.finishDestroy(sandbox.id, actor, { fromFailed: { reason: 'destroy_requested' } });
+        this.observer.destroyed?.('success', (performance.now() - started) / 1000);
+        this.log.info({ sandboxId: sandbox.id, actor: actorLabel(actor), ms: Math.round(performance.now() - started) }, 'sandbox destroyed');
+        return (await this.getById(sandbox.id))!;
+      } catch (err) {
+        this.observer.destroyed?.('failure', (performance.now() - started) / 1000);
+        throw toSandboxError(err);
+      }
+    });
   }
 
   /**
@@ -549,7 +570,7 @@ export class SandboxManager {
     } catch (err) {
       if (err instanceof SandboxError && err.code === ErrorCode.InvalidTransition) throw err;
       await this.recordDestroyFailure(id, actor, err);
-      throw new SandboxError(ErrorCode.CleanupFailed, 'Cleanup failed; the sandbox stays in destroying and will be retried automatically.', { id }, { cause: err });
+      throw new SandboxError(ErrorCode.CleanupFailed, 'Cleanup failed; it will be retried automatically.', { id }, { cause: err });
     }
   }
 
@@ -560,7 +581,7 @@ export class SandboxManager {
         const row = await tx.sandbox.findUnique({ where: { id }, select: { destroyAttempts: true } });
         const attempts = (row?.destroyAttempts ?? 0) + 1;
         await tx.sandbox.updateMany({
-          where: { id, status: 'destroying' },
+          where: { id, status: { in: ['destroying', 'failed'] } },
           data: { destroyAttempts: attempts, nextAttemptAt: new Date(this.clock().getTime() + destroyBackoffMs(attempts)) },
         });
         await this.audit(tx, id, 'destroy_failed', actor, { attempts, error: (err as Error)?.message ?? String(err) });
@@ -568,40 +589,42 @@ export class SandboxManager {
     } catch (recordErr) {
       this.log.error({ sandboxId: id, err: recordErr }, 'could not record the destroy failure');
     }
-    this.log.error({ sandboxId: id, actor: actorLabel(actor), err }, 'destroy failed; left in destroying for the sweeper');
+    this.log.error({ sandboxId: id, actor: actorLabel(actor), err }, 'destroy failed; left for the sweeper to retry with backoff');
   }
 
   // ---------------------------------------------------------------- extend
 
   /** New expiry: min(max(expires_at, now) + hours, now + max TTL). Revives an expired sandbox. */
   async extendTtl(ref: string, hours: number, actor: Actor): Promise<{ sandbox: Sandbox; notices: string[] }> {
-    const h = validateExtendHours(hours, this.limits.maxTtlHours);
-    const target = await this.resolveFor(ref, actor);
-    this.assertCanChange(actor, target, 'extend');
-    const notices: string[] = [];
-    await this.tx(async (tx) => {
-      const [row] = await tx.$queryRaw<{ status: SandboxStatus; expires_at: Date }[]>`
-        SELECT status::text AS status, expires_at FROM sandboxes WHERE id = ${target.id}::uuid FOR UPDATE`;
-      if (!row || (row.status !== 'running' && row.status !== 'expired')) {
-        throw new SandboxError(ErrorCode.InvalidTransition, `${target.name} is ${row?.status ?? 'gone'}; only running or expired sandboxes can be extended.`, {
-          status: row?.status,
-        });
-      }
-      await this.fault('extend:before-update', target.id);
-      const now = this.clock().getTime();
-      const wanted = Math.max(row.expires_at.getTime(), now) + h * HOUR;
-      const ceiling = now + this.limits.maxTtlHours * HOUR;
-      const expiresAt = new Date(Math.min(wanted, ceiling));
-      if (wanted > ceiling) notices.push(`Expiry capped at ${this.limits.maxTtlHours} hours from now.`);
-      if (row.status === 'expired') {
-        await this.transitionIn(tx, target.id, 'expired', 'running', actor, { reason: 'extended' }, { expiresAt, expiryNotifiedAt: null });
-      } else {
-        const { count } = await tx.sandbox.updateMany({ where: { id: target.id, status: 'running' }, data: { expiresAt, expiryNotifiedAt: null } });
-        if (count !== 1) throw new SandboxError(ErrorCode.Conflict, 'The sandbox was changed at the same time. Please try again.');
-      }
-      await this.audit(tx, target.id, 'ttl_extended', actor, { hours: h, previousExpiresAt: row.expires_at.toISOString(), expiresAt: expiresAt.toISOString(), capped: wanted > ceiling });
+    return this.guard(async () => {
+      const h = validateExtendHours(hours, this.limits.maxTtlHours);
+      const target = await this.resolveFor(ref, actor);
+      this.assertCanChange(actor, target, 'extend');
+      const notices: string[] = [];
+      await this.tx(async (tx) => {
+        const [row] = await tx.$queryRaw<{ status: SandboxStatus; expires_at: Date }[]>`
+          SELECT status::text AS status, expires_at FROM sandboxes WHERE id = ${target.id}::uuid FOR UPDATE`;
+        if (!row || (row.status !== 'running' && row.status !== 'expired')) {
+          throw new SandboxError(ErrorCode.InvalidTransition, `${target.name} is ${row?.status ?? 'gone'}; only running or expired sandboxes can be extended.`, {
+            status: row?.status,
+          });
+        }
+        await this.fault('extend:before-update', target.id);
+        const now = this.clock().getTime();
+        const wanted = Math.max(row.expires_at.getTime(), now) + h * HOUR;
+        const ceiling = now + this.limits.maxTtlHours * HOUR;
+        const expiresAt = new Date(Math.min(wanted, ceiling));
+        if (wanted > ceiling) notices.push(`Expiry capped at ${this.limits.maxTtlHours} hours from now.`);
+        if (row.status === 'expired') {
+          await this.transitionIn(tx, target.id, 'expired', 'running', actor, { reason: 'extended' }, { expiresAt, expiryNotifiedAt: null });
+        } else {
+          const { count } = await tx.sandbox.updateMany({ where: { id: target.id, status: 'running' }, data: { expiresAt, expiryNotifiedAt: null } });
+          if (count !== 1) throw new SandboxError(ErrorCode.Conflict, 'The sandbox was changed at the same time. Please try again.');
+        }
+        await this.audit(tx, target.id, 'ttl_extended', actor, { hours: h, previousExpiresAt: row.expires_at.toISOString(), expiresAt: expiresAt.toISOString(), capped: wanted > ceiling });
+      });
+      return { sandbox: (await this.getById(target.id))!, notices };
     });
-    return { sandbox: (await this.getById(target.id))!, notices };
   }
 
   // ---------------------------------------------------------------- guilds
@@ -611,43 +634,47 @@ export class SandboxManager {
    * otherwise records a pending claim that is applied when the bot joins.
    */
   async registerGuild(ref: string, guildId: string, actor: Actor): Promise<{ sandbox: Sandbox; outcome: GuildRegistration }> {
-    validateSnowflake(guildId);
-    const target = await this.resolveFor(ref, actor);
-    this.assertCanChange(actor, target, 'register guilds to');
-    const inGuild = await this.guilds.isBotInGuild(guildId);
-    if (inGuild) await this.assertCanManageGuild(guildId, actor);
-    const outcome = await this.tx(async (tx): Promise<GuildRegistration> => {
-      await this.lockLiveSandbox(tx, target.id, target.name, ['running']);
-      await this.fault('register:before-insert', target.id);
-      const existing = await tx.sandboxGuildMapping.findUnique({ where: { guildId } });
-      if (existing?.sandboxId === target.id) return 'already-mapped';
-      if (existing) await this.throwGuildMapped(tx, guildId);
-      if (!inGuild) {
-        await this.upsertClaim(tx, target.id, guildId, actor);
-        return 'claimed';
-      }
-      if (!(await this.insertMapping(tx, target.id, guildId))) await this.throwGuildMapped(tx, guildId);
-      await this.audit(tx, target.id, 'guild_registered', actor, { guildId });
-      return 'mapped';
+    return this.guard(async () => {
+      validateSnowflake(guildId);
+      const target = await this.resolveFor(ref, actor);
+      this.assertCanChange(actor, target, 'register guilds to');
+      const inGuild = await this.guilds.isBotInGuild(guildId);
+      if (inGuild) await this.assertCanManageGuild(guildId, actor);
+      const outcome = await this.tx(async (tx): Promise<GuildRegistration> => {
+        await this.lockLiveSandbox(tx, target.id, target.name, ['running']);
+        await this.fault('register:before-insert', target.id);
+        const existing = await tx.sandboxGuildMapping.findUnique({ where: { guildId } });
+        if (existing?.sandboxId === target.id) return 'already-mapped';
+        if (existing) await this.throwGuildMapped(tx, guildId);
+        if (!inGuild) {
+          await this.upsertClaim(tx, target.id, guildId, actor);
+          return 'claimed';
+        }
+        if (!(await this.insertMapping(tx, target.id, guildId))) await this.throwGuildMapped(tx, guildId);
+        await this.audit(tx, target.id, 'guild_registered', actor, { guildId });
+        return 'mapped';
+      });
+      return { sandbox: (await this.getById(target.id))!, outcome };
     });
-    return { sandbox: (await this.getById(target.id))!, outcome };
   }
 
   async unregisterGuild(ref: string, guildId: string, actor: Actor, reason = 'requested'): Promise<Sandbox> {
-    validateSnowflake(guildId);
-    const target = await this.resolveFor(ref, actor);
-    this.assertCanChange(actor, target, 'unregister guilds from');
-    await this.tx(async (tx) => {
-      // Sandbox row first, then its mappings: the same lock order as finishDestroy, or the two deadlock.
-      await tx.$queryRaw`SELECT 1 FROM sandboxes WHERE id = ${target.id}::uuid FOR UPDATE`;
-      const mapped = await tx.sandboxGuildMapping.deleteMany({ where: { guildId, sandboxId: target.id } });
-      const claimed = await tx.sandboxGuildClaim.deleteMany({ where: { guildId, sandboxId: target.id } });
-      if (mapped.count + claimed.count === 0) {
-        throw new SandboxError(ErrorCode.NotFound, `Guild ${guildId} is not registered to ${target.name}.`, { guildId });
-      }
-      await this.audit(tx, target.id, mapped.count ? 'guild_unregistered' : 'guild_claim_removed', actor, { guildId, reason });
+    return this.guard(async () => {
+      validateSnowflake(guildId);
+      const target = await this.resolveFor(ref, actor);
+      this.assertCanChange(actor, target, 'unregister guilds from');
+      await this.tx(async (tx) => {
+        // Sandbox row first, then its mappings: the same lock order as finishDestroy, or the two deadlock.
+        await tx.$queryRaw`SELECT 1 FROM sandboxes WHERE id = ${target.id}::uuid FOR UPDATE`;
+        const mapped = await tx.sandboxGuildMapping.deleteMany({ where: { guildId, sandboxId: target.id } });
+        const claimed = await tx.sandboxGuildClaim.deleteMany({ where: { guildId, sandboxId: target.id } });
+        if (mapped.count + claimed.count === 0) {
+          throw new SandboxError(ErrorCode.NotFound, `Guild ${guildId} is not registered to ${target.name}.`, { guildId });
+        }
+        await this.audit(tx, target.id, mapped.count ? 'guild_unregistered' : 'guild_claim_removed', actor, { guildId, reason });
+      });
+      return (await this.getById(target.id))!;
     });
-    return (await this.getById(target.id))!;
   }
 
   /** Takes the sandbox row lock and checks its status, so a concurrent destroy cannot interleave. */
@@ -663,52 +690,58 @@ export class SandboxManager {
   // ---------------------------------------------------------------- activity, health, env
 
   async updateActivity(ref: string): Promise<void> {
-    const target = await this.resolve(ref);
-    await this.prisma.sandbox.updateMany({ where: { id: target.id, status: 'running' }, data: { lastActivityAt: this.clock() } });
+    return this.guard(async () => {
+      const target = await this.resolve(ref);
+      await this.prisma.sandbox.updateMany({ where: { id: target.id, status: 'running' }, data: { lastActivityAt: this.clock() } });
+    });
   }
 
   async getHealth(ref: string, actor: Actor): Promise<SandboxHealth> {
-    const sandbox = await this.resolveFor(ref, actor);
-    let stats: SandboxHealth['schema'];
-    try {
-      const s = await this.provisioner.getSchemaStats(sandbox.id);
-      stats = { ...s, state: s.exists ? 'ok' : 'missing' };
-    } catch (err) {
-      stats = { exists: false, tables: [], totalRows: 0, state: 'error' };
-      this.log.warn({ sandboxId: sandbox.id, err }, 'schema stats failed');
-    }
-    let redis: SandboxHealth['redis'] = { state: 'disabled' };
-    if (this.redis) {
+    return this.guard(async () => {
+      const sandbox = await this.resolveFor(ref, actor);
+      let stats: SandboxHealth['schema'];
       try {
-        await this.redis.ping();
-        redis = { state: 'ok' };
+        const s = await this.provisioner.getSchemaStats(sandbox.id);
+        stats = { ...s, state: s.exists ? 'ok' : 'missing' };
       } catch (err) {
-        redis = { state: 'error', detail: (err as Error).message };
+        stats = { exists: false, tables: [], totalRows: 0, state: 'error' };
+        this.log.warn({ sandboxId: sandbox.id, err }, 'schema stats failed');
       }
-    }
-    const live = sandbox.status === 'running' || sandbox.status === 'expired';
-    return {
-      sandboxId: sandbox.id,
-      status: sandbox.status,
-      healthy: sandbox.status === 'running' && stats.state === 'ok' && stats.tables.length === 3 && redis.state !== 'error',
-      schema: live || stats.exists ? stats : { ...stats, state: stats.exists ? 'ok' : 'missing' },
-      guildCount: sandbox.guildIds.length,
-      ttlRemainingMs: Math.max(0, sandbox.expiresAt.getTime() - this.clock().getTime()),
-      redis,
-      checkedAt: this.clock(),
-    };
+      let redis: SandboxHealth['redis'] = { state: 'disabled' };
+      if (this.redis) {
+        try {
+          await this.redis.ping();
+          redis = { state: 'ok' };
+        } catch (err) {
+          redis = { state: 'error', detail: (err as Error).message };
+        }
+      }
+      const live = sandbox.status === 'running' || sandbox.status === 'expired';
+      return {
+        sandboxId: sandbox.id,
+        status: sandbox.status,
+        healthy: sandbox.status === 'running' && stats.state === 'ok' && stats.tables.length === 3 && redis.state !== 'error',
+        schema: live || stats.exists ? stats : { ...stats, state: stats.exists ? 'ok' : 'missing' },
+        guildCount: sandbox.guildIds.length,
+        ttlRemainingMs: Math.max(0, sandbox.expiresAt.getTime() - this.clock().getTime()),
+        redis,
+        checkedAt: this.clock(),
+      };
+    });
   }
 
   /** Environment for code under test. Never credentials. */
   async getConnectionDetails(ref: string, actor: Actor): Promise<Record<string, string>> {
-    const s = await this.resolveFor(ref, actor);
-    return {
-      SANDBOX_ID: s.id,
-      SANDBOX_NAME: s.name,
-      SANDBOX_SCHEMA: s.schemaName,
-      SANDBOX_REDIS_PREFIX: `sandbox:${s.id}:`,
-      SANDBOX_NATS_PREFIX: `sandbox.${s.id}.`,
-      SANDBOX_GUILD_IDS: s.guildIds.join(','),
-    };
+    return this.guard(async () => {
+      const s = await this.resolveFor(ref, actor);
+      return {
+        SANDBOX_ID: s.id,
+        SANDBOX_NAME: s.name,
+        SANDBOX_SCHEMA: s.schemaName,
+        SANDBOX_REDIS_PREFIX: `sandbox:${s.id}:`,
+        SANDBOX_NATS_PREFIX: `sandbox.${s.id}.`,
+        SANDBOX_GUILD_IDS: s.guildIds.join(','),
+      };
+    });
   }
 }
