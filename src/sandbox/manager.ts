@@ -257,12 +257,11 @@ export class SandboxManager {
     return found;
   }
 
-  /** Like resolve, but only for actors allowed to see this sandbox (its owner or an admin). */
+  /** Like resolve, but only for actors allowed to use this sandbox (its owner or an admin); others get SANDBOX_009. */
   async resolveFor(ref: string, actor: Actor): Promise<Sandbox> {
     const sandbox = await this.resolve(ref);
     if (!this.isAdmin(actor) && !(actor.kind === 'discord' && sandbox.owner === actor.id)) {
-      // Same answer as a missing sandbox: do not reveal other people's sandboxes.
-      throw new SandboxError(ErrorCode.NotFound, `No sandbox named or with id ${JSON.stringify(ref)}.`, { ref });
+      throw new SandboxError(ErrorCode.Forbidden, `${sandbox.name} belongs to someone else; only its owner or a bot admin may use it.`, { ref });
     }
     return sandbox;
   }

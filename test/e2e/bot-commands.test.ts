@@ -105,7 +105,7 @@ describe('/sandbox destroy', () => {
   it('is refused for a non-owner without any prompt', async () => {
     const { guildId, otherId } = await setup('not-theirs');
     const text = await run(guildId, otherId, 'destroy', { sandbox: 'not-theirs' });
-    expect(text).toContain('SANDBOX_004');
+    expect(text).toContain('SANDBOX_009');
     expect((await app.manager.getByName('not-theirs'))?.status).toBe('running');
   });
 });
@@ -115,7 +115,7 @@ describe('other subcommands', () => {
     const { guildId, ownerId, otherId } = await setup('extend-me');
     const before = (await app.manager.getByName('extend-me'))!.expiresAt.getTime();
     const refused = await run(guildId, otherId, 'extend', { sandbox: 'extend-me', hours: 5 });
-    expect(refused).toContain('SANDBOX_004');
+    expect(refused).toContain('SANDBOX_009');
     expect((await app.manager.getByName('extend-me'))!.expiresAt.getTime()).toBe(before);
 
     const ok = await run(guildId, ownerId, 'extend', { sandbox: 'extend-me', hours: 5 });

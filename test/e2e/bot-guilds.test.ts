@@ -101,7 +101,7 @@ describe('register-guild and pending claims', () => {
     await userWithSandbox('not-yours');
     const { guildId, ownerId: intruder } = addGuild(env.fake);
     const text = await run(guildId, intruder, 'register-guild', { sandbox: 'not-yours' });
-    expect(text).toMatch(/SANDBOX_00[49]/);
+    expect(text).toContain('SANDBOX_009');
     expect(await app.manager.getByGuildId(guildId)).toBeNull();
   });
 

@@ -195,11 +195,17 @@ describe('authorization', () => {
     const { sandbox } = await m.create({ name: 'alices' }, alice);
     expect(sandbox.owner).toBe(alice.id);
     await expect(m.create({ name: 'for-alice', owner: alice.id }, mallory)).rejects.toMatchObject({ code: 'SANDBOX_009' });
-    // Mallory cannot even see it.
-    await expect(m.destroy('alices', mallory)).rejects.toMatchObject({ code: 'SANDBOX_004' });
-    await expect(m.extendTtl('alices', 1, mallory)).rejects.toMatchObject({ code: 'SANDBOX_004' });
-    await expect(m.registerGuild('alices', snowflake(), mallory)).rejects.toMatchObject({ code: 'SANDBOX_004' });
-    await expect(m.getConnectionDetails('alices', mallory)).rejects.toMatchObject({ code: 'SANDBOX_004' });
+    for (const attempt of [
+      () => m.destroy('alices', mallory),
+      () => m.extendTtl('alices', 1, mallory),
+      () => m.registerGuild('alices', snowflake(), mallory),
+      () => m.unregisterGuild('alices', snowflake(), mallory),
+      () => m.getConnectionDetails('alices', mallory),
+      () => m.getHealth('alices', mallory),
+    ]) {
+      await expect(attempt()).rejects.toMatchObject({ code: 'SANDBOX_009', message: 'alices belongs to someone else; only its owner or a bot admin may use it.' });
+    }
+    expect((await m.getByName('alices'))?.status).toBe('running');
     await expect(m.list({ owner: alice.id }, mallory)).rejects.toMatchObject({ code: 'SANDBOX_009' });
     expect(await m.list({}, mallory)).toEqual([]);
     // The admin can.
