@@ -8,6 +8,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Each file has its own database; two at a time suits these 2-core machines.
     maxWorkers: 2,
-    reporters: process.env.CI ? ['default'] : ['default'],
+    reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });
