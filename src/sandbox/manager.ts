@@ -38,6 +38,18 @@ import {
 type Tx = Prisma.TransactionClient;
 type Row = Prisma.SandboxGetPayload<{ include: { guilds: { select: { guildId: true } } } }>;
 
+/** A guild the best-effort create left out: already mapped elsewhere, or not the actor's to manage. */
+export interface SkippedGuild {
+  guildId: string;
+  reason: 'mapped' | 'forbidden';
+}
+
+interface GuildPlan {
+  map: string[];
+  claim: string[];
+  forbidden: string[];
+}
+
 /** Hooks for metrics; the domain does not depend on prom-client. */
 export interface ManagerObserver {
   created?(outcome: 'success' | 'failure', seconds: number): void;
@@ -291,7 +303,12 @@ export class SandboxManager {
 
   // ---------------------------------------------------------------- create
 
-  async create(input: CreateInput, actor: Actor, opts: { skipMappedGuilds?: boolean } = {}): Promise<CreateResult & { skippedGuildIds: string[] }> {
+  /**
+   * With `bestEffortGuilds` (the bot's `/sandbox create` for the current guild), a guild that is
+   * already mapped or that the actor may not manage is skipped and reported instead of failing
+   * the whole create.
+   */
+  async create(input: CreateInput, actor: Actor, opts: { bestEffortGuilds?: boolean } = {}): Promise<CreateResult & { skippedGuilds: SkippedGuild[] }> {
     return this.guard(async () => {
       const started = performance.now();
       const owner = validateOwner(input.owner ?? defaultOwner(actor));
@@ -303,23 +320,26 @@ export class SandboxManager {
       const guildIds = validateGuildIds(input.guildIds);
       const metadata = validateMetadata(input.metadata);
       const notices = ttl.capped ? [`TTL capped at the maximum of ${this.limits.maxTtlHours} hours (you asked for ${input.ttlHours}).`] : [];
-      const plan = await this.planGuilds(guildIds, actor);
+      const bestEffort = opts.bestEffortGuilds ?? false;
+      const plan = await this.planGuilds(guildIds, actor, bestEffort);
 
       const log = this.log.child({ actor: actorLabel(actor), owner });
-      const row = await this.insertPending({ name, owner, ttlHours: ttl.hours, guildIds, metadata, actor, skipMapped: opts.skipMappedGuilds ?? false });
+      const requested = guildIds.filter((g) => !plan.forbidden.includes(g));
+      const row = await this.insertPending({ name, owner, ttlHours: ttl.hours, guildIds: requested, metadata, actor, skipMapped: bestEffort });
       const slog = log.child({ sandboxId: row.id });
       try {
-        const skippedGuildIds = await this.provision(row.id, row.schemaName, plan, actor, opts.skipMappedGuilds ?? false);
+        const mappedElsewhere = await this.provision(row.id, row.schemaName, plan, actor, bestEffort);
+        const skippedGuilds = [...plan.forbidden.map((guildId) => ({ guildId, reason: 'forbidden' as const })), ...mappedElsewhere.map((guildId) => ({ guildId, reason: 'mapped' as const }))];
         const sandbox = (await this.getById(row.id))!;
         this.observer.created?.('success', (performance.now() - started) / 1000);
         slog.info({ name: sandbox.name, schemaName: sandbox.schemaName, ms: Math.round(performance.now() - started) }, 'sandbox created');
-        return { sandbox, notices, claimedGuildIds: plan.claim, skippedGuildIds };
+        return { sandbox, notices, claimedGuildIds: plan.claim, skippedGuilds };
       } catch (err) {
         this.observer.created?.('failure', (performance.now() - started) / 1000);
         const outcome = await this.compensateCreate(row.id, actor, err, slog);
         if (outcome === 'running') {
           const sandbox = (await this.getById(row.id))!;
-          return { sandbox, notices, claimedGuildIds: plan.claim, skippedGuildIds: [] };
+          return { sandbox, notices, claimedGuildIds: plan.claim, skippedGuilds: [] };
         }
         throw toSandboxError(err);
       }
@@ -327,10 +347,14 @@ export class SandboxManager {
   }
 
   /** Decides, outside any transaction, which guilds are mapped now and which become claims. */
-  private async planGuilds(guildIds: string[], actor: Actor): Promise<{ map: string[]; claim: string[] }> {
-    const plan = { map: [] as string[], claim: [] as string[] };
+  private async planGuilds(guildIds: string[], actor: Actor, bestEffort: boolean): Promise<GuildPlan> {
+    const plan: GuildPlan = { map: [], claim: [], forbidden: [] };
     for (const guildId of guildIds) {
       if (await this.guilds.isBotInGuild(guildId)) {
+        if (bestEffort && !(await this.canManageGuild(guildId, actor))) {
+          plan.forbidden.push(guildId);
+          continue;
+        }
         await this.assertCanManageGuild(guildId, actor);
         plan.map.push(guildId);
       } else {
@@ -340,10 +364,12 @@ export class SandboxManager {
     return plan;
   }
 
+  private async canManageGuild(guildId: string, actor: Actor): Promise<boolean> {
+    return this.isAdmin(actor) || this.guilds.canManageGuild(guildId, (actor as { id: string }).id);
+  }
+
   private async assertCanManageGuild(guildId: string, actor: Actor): Promise<void> {
-    if (this.isAdmin(actor)) return;
-    const userId = (actor as { id: string }).id;
-    if (!(await this.guilds.canManageGuild(guildId, userId))) {
+    if (!(await this.canManageGuild(guildId, actor))) {
       throw new SandboxError(ErrorCode.Forbidden, `You need the Manage Server permission in guild ${guildId} to register it.`, { guildId });
     }
   }
@@ -424,7 +450,7 @@ export class SandboxManager {
    * the guild mappings and creating → running commit together: a crash or failure in between
    * leaves no schema behind.
    */
-  private async provision(id: string, schemaName: string, plan: { map: string[]; claim: string[] }, actor: Actor, skipMapped: boolean): Promise<string[]> {
+  private async provision(id: string, schemaName: string, plan: GuildPlan, actor: Actor, skipMapped: boolean): Promise<string[]> {
     await this.transition(id, 'pending', 'creating', actor);
     await this.fault('create:after-creating', id);
     return this.tx(async (tx) => {

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
-import { countRows, schemaExists } from '../support/db.ts';
+import { countRows, schemaExists, snowflake } from '../support/db.ts';
 import { LatencyLog, addGuild, finalText, sandboxCommand, setupEnv, type Env } from './support/harness.ts';
 
 let env: Env;
@@ -71,6 +71,17 @@ describe('/sandbox create', () => {
     const second = await app.manager.getByName('second-here');
     expect(second).toMatchObject({ status: 'running', guildIds: [] });
     expect((await app.manager.getByGuildId(guildId))?.name).toBe('first-here');
+  });
+
+  it('creates without mapping, and says why, when the invoker lacks Manage Server here', async () => {
+    const member = snowflake();
+    const { guildId } = addGuild(env.fake, { members: [member] });
+    const handle = create(guildId, member, { name: 'no-manage-here' });
+    const text = await finalText(handle);
+    latency.record(handle);
+    expect(text).toContain('You need the Manage Server permission here to register this server');
+    expect(await app.manager.getByName('no-manage-here')).toMatchObject({ status: 'running', owner: member, guildIds: [] });
+    expect(await app.manager.getByGuildId(guildId)).toBeNull();
   });
 
   it('creates without mapping when register_this_guild is false, with a default name', async () => {

@@ -12,11 +12,15 @@ export const create: CommandHandler = async (ctx) => {
   const result = await manager.create(
     { name: name?.trim(), ttlHours, guildIds: registerHere && guildId ? [guildId] : [] },
     actor,
-    { skipMappedGuilds: true },
+    { bestEffortGuilds: true },
   );
   const notices = [...result.notices];
-  for (const skipped of result.skippedGuildIds) {
-    const holder = await manager.getByGuildId(skipped);
+  for (const skipped of result.skippedGuilds) {
+    if (skipped.reason === 'forbidden') {
+      notices.push(`You need the Manage Server permission here to register this server, so it was not registered to ${result.sandbox.name}.`);
+      continue;
+    }
+    const holder = await manager.getByGuildId(skipped.guildId);
     notices.push(`This server is already registered to sandbox ${holder?.name ?? 'another sandbox'}, so it was not registered to ${result.sandbox.name}.`);
   }
   for (const claimed of result.claimedGuildIds) {
