@@ -111,9 +111,10 @@ export class Metrics {
     }
   }
 
-  /** Prometheus text exposition of every metric. */
-  async text(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  /** A teardown by a user or the sweeper. */
+  private recordDestroy(outcome: 'success' | 'failure', seconds: number): void {
+    this.destroys.inc({ outcome });
+    this.destroyDuration.observe({ outcome }, seconds);
   }
 
   managerObserver(): ManagerObserver {
@@ -122,10 +123,7 @@ export class Metrics {
         this.creates.inc({ outcome });
         this.createDuration.observe({ outcome }, seconds);
       },
-      destroyed: (outcome, seconds) => {
-        this.destroys.inc({ outcome });
-        this.destroyDuration.observe({ outcome }, seconds);
-      },
+      destroyed: (outcome, seconds) => this.recordDestroy(outcome, seconds),
       destroyFailed: () => this.destroyFailures.inc(),
     };
   }
@@ -147,10 +145,7 @@ export class Metrics {
         for (const f of summary.failures) this.sweeperFailures.inc({ action: f.action });
         this.sweeperPassDuration.observe(summary.durationMs / 1000);
       },
-      destroyed: (outcome, seconds) => {
-        this.destroys.inc({ outcome });
-        this.destroyDuration.observe({ outcome }, seconds);
-      },
+      destroyed: (outcome, seconds) => this.recordDestroy(outcome, seconds),
     };
   }
 }

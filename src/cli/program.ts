@@ -100,8 +100,7 @@ export function buildProgram(io: CliIo = stdio, open: typeof openCliContext = op
     .addOption(json)
     .action((ref: string, o: { json?: boolean }) =>
       run(async ({ manager, actor }) => {
-        const sandbox = await manager.resolveFor(ref, actor);
-        const health = await manager.getHealth(sandbox.id, actor);
+        const { sandbox, health } = await manager.getStatus(ref, actor);
         if (o.json) {
           io.out(JSON.stringify({ ...sandboxJson(sandbox), health: { ...health, checkedAt: health.checkedAt.toISOString() } }, null, 2));
           return;

@@ -65,7 +65,15 @@ export async function migrate(pool: pg.Pool, logger: Logger, dir: string = MIGRA
   const result: MigrationResult = { applied: [], skipped: [] };
   const client = await pool.connect();
   try {
+    // One read answers the usual start-up (nothing pending); only pending files take the lock.
+    const applied = await readApplied(client);
     for (const file of files) {
+      const checksum = applied.get(file.name);
+      if (checksum !== undefined) {
+        assertUnchanged(file, checksum);
+        result.skipped.push(file.name);
+        continue;
+      }
       await client.query('BEGIN');
       try {
         await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
@@ -77,13 +85,7 @@ export async function migrate(pool: pg.Pool, logger: Logger, dir: string = MIGRA
         );
         const done = rows.find((r) => r.finished_at !== null);
         if (done) {
-          if (done.checksum !== file.checksum) {
-            throw new SandboxError(
-              ErrorCode.Config,
-              `Migration ${file.name} was changed after it was applied (checksum ${done.checksum.slice(0, 12)}… in the database, ${file.checksum.slice(0, 12)}… on disk). Restore the file; never edit an applied migration.`,
-              { migration: file.name },
-            );
-          }
+          assertUnchanged(file, done.checksum);
           await client.query('COMMIT');
           result.skipped.push(file.name);
           continue;
@@ -111,6 +113,28 @@ export async function migrate(pool: pg.Pool, logger: Logger, dir: string = MIGRA
     client.release();
   }
   return result;
+}
+
+/** Applied migrations by name and checksum; empty when the bookkeeping table does not exist yet. */
+async function readApplied(client: pg.PoolClient): Promise<Map<string, string>> {
+  try {
+    const { rows } = await client.query<{ migration_name: string; checksum: string }>(
+      `SELECT migration_name, checksum FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
+    );
+    return new Map(rows.map((r) => [r.migration_name, r.checksum]));
+  } catch (err) {
+    if ((err as { code?: string }).code === '42P01') return new Map();
+    throw err;
+  }
+}
+
+function assertUnchanged(file: MigrationFile, applied: string): void {
+  if (applied === file.checksum) return;
+  throw new SandboxError(
+    ErrorCode.Config,
+    `Migration ${file.name} was changed after it was applied (checksum ${applied.slice(0, 12)}… in the database, ${file.checksum.slice(0, 12)}… on disk). Restore the file; never edit an applied migration.`,
+    { migration: file.name },
+  );
 }
 
 /** Records a failed attempt the way Prisma does (finished_at NULL, logs set), for `migrate status`. */

@@ -1,5 +1,4 @@
 import { performance } from 'node:perf_hooks';
-import { TX_OPTIONS } from '../db/database.ts';
 import type { Logger } from '../logger.ts';
 import { ErrorCode, SandboxError, toSandboxError } from '../sandbox/errors.ts';
 import { noFaults, type FaultInjector } from '../sandbox/faults.ts';
@@ -238,10 +237,7 @@ export class Sweeper {
     const lease = new Date(now.getTime() + this.settings.stuckAfterMs);
     for (const { id } of rows) {
       await this.item(summary, 'destroyed', id, async () => {
-        await this.manager.prisma.$transaction(
-          (tx) => this.manager.transitionIn(tx, id, 'expired', 'destroying', this.actor, { reason: 'grace_elapsed', graceMs: this.settings.graceMs }, { nextAttemptAt: lease }),
-          TX_OPTIONS,
-        );
+        await this.manager.transition(id, 'expired', 'destroying', this.actor, { reason: 'grace_elapsed', graceMs: this.settings.graceMs }, { nextAttemptAt: lease });
         await this.timedDestroy(() => this.manager.finishDestroy(id, this.actor));
         return 'done';
       });
@@ -387,13 +383,13 @@ export class Sweeper {
       ORDER BY s.created_at LIMIT ${this.settings.batchSize}::int`;
     for (const row of rows) {
       await this.item(summary, 'schema_missing', row.id, async () => {
-        const marked = await this.manager.prisma.$transaction(async (tx) => {
+        const marked = await this.manager.transaction(async (tx) => {
           await lockKey(tx, `sandbox:${row.id}`);
           if (await this.manager.provisioner.schemaExists(row.id, tx)) return false;
           await this.manager.transitionIn(tx, row.id, row.status, 'failed', this.actor, { reason: 'schema_missing' });
           await this.manager.audit(tx, row.id, 'schema_missing', this.actor, { schemaName: row.schema_name, previousStatus: row.status });
           return true;
-        }, TX_OPTIONS);
+        });
         if (!marked) return 'skipped';
         summary.schemaMissing.push({ sandboxId: row.id, name: row.name, schemaName: row.schema_name });
         this.log.error({ sandboxId: row.id, schemaName: row.schema_name }, 'sandbox schema is missing; marked failed (not recreated)');

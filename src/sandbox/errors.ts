@@ -62,7 +62,7 @@ export function errorCodes(err: unknown): string[] {
     if (meta && typeof meta.code === 'string') codes.push(meta.code);
     if (meta?.driverAdapterError) visit(meta.driverAdapterError, depth + 1);
     if (o.cause) visit(o.cause, depth + 1);
-    if (o.kind === 'postgres' || typeof o.kind === 'string') codes.push(String(o.kind));
+    if (typeof o.kind === 'string') codes.push(o.kind);
     if (Array.isArray(o.errors)) o.errors.forEach((x) => visit(x, depth + 1));
   };
   visit(err, 0);

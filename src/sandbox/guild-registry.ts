@@ -1,5 +1,4 @@
 import type { Prisma } from '../generated/prisma/client.ts';
-import { TX_OPTIONS } from '../db/database.ts';
 import type { Logger } from '../logger.ts';
 import { SandboxError } from './errors.ts';
 import { lockKey, type SandboxManager } from './manager.ts';
@@ -51,10 +50,6 @@ export class GuildRegistry {
     this.log = logger.child({ component: 'guild-registry' });
   }
 
-  private tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    return this.manager.prisma.$transaction(fn, TX_OPTIONS);
-  }
-
   /**
    * The bot joined a guild (or is found in it for the first time). Rules, in order:
    * 1. a pending claim maps the guild to the claiming sandbox, if the claimant still holds
@@ -103,7 +98,7 @@ export class GuildRegistry {
         reason = 'claimant_check_failed';
       }
     }
-    return this.tx(async (tx) => {
+    return this.manager.transaction(async (tx) => {
       await lockKey(tx, `guild:${guildId}`);
       // The claim must still be the one we verified: a newer claim replaces it.
       const current = await tx.sandboxGuildClaim.findUnique({ where: { guildId } });
@@ -112,8 +107,7 @@ export class GuildRegistry {
         return { outcome: 'claim-refused', sandboxId: claim.sandboxId, reason: 'claim_changed' } as const;
       }
       if (!allowed) {
-        // Sandbox row before its claim, as in finishDestroy (the opposite order deadlocks with a destroy).
-        await tx.$queryRaw`SELECT 1 FROM sandboxes WHERE id = ${claim.sandboxId}::uuid FOR UPDATE`;
+        await this.manager.lockRow(tx, claim.sandboxId);
         await tx.sandboxGuildClaim.deleteMany({ where: { guildId, sandboxId: claim.sandboxId } });
         await this.manager.audit(tx, claim.sandboxId, 'guild_claim_refused', JOIN, { guildId, claimedBy: claim.claimedBy, reason });
         return { outcome: 'claim-refused', sandboxId: claim.sandboxId, reason } as const;
@@ -123,7 +117,7 @@ export class GuildRegistry {
   }
 
   private applyOwnerRule(guildId: string, ownerId: string | null): Promise<JoinOutcome> {
-    return this.tx(async (tx) => {
+    return this.manager.transaction(async (tx) => {
       await lockKey(tx, `guild:${guildId}`);
       const candidates = ownerId ? await tx.sandbox.findMany({ where: { owner: ownerId, status: 'running' }, select: { id: true, name: true }, take: 2 }) : [];
       const only = candidates.length === 1 ? candidates[0] : undefined;
@@ -160,7 +154,7 @@ export class GuildRegistry {
   /** The bot was removed from the guild (not an outage): record it and unmap. */
   async onGuildRemoved(guildId: string): Promise<{ unmappedSandboxId: string | null }> {
     validateSnowflake(guildId);
-    const result = await this.tx(async (tx) => {
+    const result = await this.manager.transaction(async (tx) => {
       await lockKey(tx, `guild:${guildId}`);
       await this.markLeft(tx, guildId);
       return this.unmapIn(tx, guildId, LEAVE, 'bot_removed');
@@ -210,7 +204,7 @@ export class GuildRegistry {
     const stale = await this.manager.prisma.sandboxGuildMapping.findMany({ where: { guildId: { notIn: listed } }, select: { guildId: true } });
     for (const { guildId } of stale) {
       try {
-        const { unmappedSandboxId } = await this.tx(async (tx) => {
+        const { unmappedSandboxId } = await this.manager.transaction(async (tx) => {
           await lockKey(tx, `guild:${guildId}`);
           await this.markLeft(tx, guildId);
           return this.unmapIn(tx, guildId, RECONCILE, 'bot_not_in_guild');
@@ -235,7 +229,7 @@ export class GuildRegistry {
   }
 
   private async unmapIn(tx: Tx, guildId: string, actor: Actor, reason: string): Promise<{ unmappedSandboxId: string | null }> {
-    // Sandbox row first, then its mapping: the same lock order as finishDestroy, or the two deadlock.
+    // Sandbox row first, then its mapping (the lock order of SandboxManager.lockRow), found through the mapping.
     await tx.$queryRaw`SELECT 1 FROM sandboxes WHERE id = (SELECT sandbox_id FROM sandbox_guild_mapping WHERE guild_id = ${guildId}) FOR UPDATE`;
     const [mapping] = await tx.$queryRaw<{ sandbox_id: string }[]>`
       DELETE FROM sandbox_guild_mapping WHERE guild_id = ${guildId} RETURNING sandbox_id::text AS sandbox_id`;

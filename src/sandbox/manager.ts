@@ -139,9 +139,9 @@ export class SandboxManager {
     return actor.kind !== 'discord' || this.admins.has(actor.id);
   }
 
-  private assertCanChange(actor: Actor, sandbox: { owner: string; name: string }, action: string): void {
-    if (this.isAdmin(actor) || (actor.kind === 'discord' && sandbox.owner === actor.id)) return;
-    throw new SandboxError(ErrorCode.Forbidden, `Only the owner of ${sandbox.name} or a bot admin may ${action} it.`, { action });
+  /** Admins act for anyone; a Discord user only for themselves. */
+  private mayActFor(actor: Actor, owner: string): boolean {
+    return this.isAdmin(actor) || (actor.kind === 'discord' && owner === actor.id);
   }
 
   private fault(point: FaultPoint, sandboxId?: string): Promise<void> | void {
@@ -157,7 +157,8 @@ export class SandboxManager {
     }
   }
 
-  private tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+  /** An interactive transaction with timeouts that tolerate PGlite running one at a time. */
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     return this.prisma.$transaction(fn, TX_OPTIONS);
   }
 
@@ -194,8 +195,15 @@ export class SandboxManager {
     await this.audit(tx, id, 'status_changed', actor, { from, to, ...details });
   }
 
-  transition(id: string, from: SandboxStatus, to: SandboxStatus, actor: Actor, details: Record<string, unknown> = {}): Promise<void> {
-    return this.tx((tx) => this.transitionIn(tx, id, from, to, actor, details));
+  transition(
+    id: string,
+    from: SandboxStatus,
+    to: SandboxStatus,
+    actor: Actor,
+    details: Record<string, unknown> = {},
+    extra: Prisma.SandboxUpdateManyMutationInput = {},
+  ): Promise<void> {
+    return this.transaction((tx) => this.transitionIn(tx, id, from, to, actor, details, extra));
   }
 
   // ---------------------------------------------------------------- lookups
@@ -224,40 +232,14 @@ export class SandboxManager {
     return this.guard(async () => {
       validateSnowflake(guildId);
       // The event-routing hot path: one statement rather than Prisma's three.
-      const [row] = await this.prisma.$queryRaw<
-        {
-          id: string;
-          name: string;
-          owner: string;
-          status: SandboxStatus;
-          schema_name: string;
-          guild_ids: string[];
-          created_at: Date;
-          expires_at: Date;
-          destroyed_at: Date | null;
-          last_activity_at: Date;
-          metadata: Record<string, unknown> | null;
-        }[]
-      >`
-        SELECT s.id::text AS id, s.name, s.owner, s.status::text AS status, s.schema_name,
-               ARRAY(SELECT g.guild_id FROM sandbox_guild_mapping g WHERE g.sandbox_id = s.id ORDER BY g.created_at) AS guild_ids,
-               s.created_at, s.expires_at, s.destroyed_at, s.last_activity_at, s.metadata
+      const [row] = await this.prisma.$queryRaw<Sandbox[]>`
+        SELECT s.id::text AS id, s.name, s.owner, s.status::text AS status, s.schema_name AS "schemaName",
+               ARRAY(SELECT g.guild_id FROM sandbox_guild_mapping g WHERE g.sandbox_id = s.id ORDER BY g.created_at) AS "guildIds",
+               s.created_at AS "createdAt", s.expires_at AS "expiresAt", s.destroyed_at AS "destroyedAt",
+               s.last_activity_at AS "lastActivityAt", s.metadata
         FROM sandbox_guild_mapping m JOIN sandboxes s ON s.id = m.sandbox_id
         WHERE m.guild_id = ${guildId}`;
-      if (!row) return null;
-      return {
-        id: row.id,
-        name: row.name,
-        owner: row.owner,
-        status: row.status,
-        schemaName: row.schema_name,
-        guildIds: row.guild_ids,
-        createdAt: row.created_at,
-        expiresAt: row.expires_at,
-        destroyedAt: row.destroyed_at,
-        lastActivityAt: row.last_activity_at,
-        metadata: row.metadata ?? {},
-      };
+      return row ?? null;
     });
   }
 
@@ -272,7 +254,7 @@ export class SandboxManager {
   /** Like resolve, but only for actors allowed to use this sandbox (its owner or an admin); others get SANDBOX_009. */
   async resolveFor(ref: string, actor: Actor): Promise<Sandbox> {
     const sandbox = await this.resolve(ref);
-    if (!this.isAdmin(actor) && !(actor.kind === 'discord' && sandbox.owner === actor.id)) {
+    if (!this.mayActFor(actor, sandbox.owner)) {
       throw new SandboxError(ErrorCode.Forbidden, `${sandbox.name} belongs to someone else; only its owner or a bot admin may use it.`, { ref });
     }
     return sandbox;
@@ -312,7 +294,7 @@ export class SandboxManager {
     return this.guard(async () => {
       const started = performance.now();
       const owner = validateOwner(input.owner ?? defaultOwner(actor));
-      if (!this.isAdmin(actor) && !(actor.kind === 'discord' && owner === actor.id)) {
+      if (!this.mayActFor(actor, owner)) {
         throw new SandboxError(ErrorCode.Forbidden, 'You may only create sandboxes for yourself.');
       }
       const name = input.name === undefined ? undefined : validateName(input.name);
@@ -388,7 +370,7 @@ export class SandboxManager {
       const id = this.newId();
       const name = args.name ?? defaultName(args.owner);
       try {
-        return await this.tx(async (tx) => {
+        return await this.transaction(async (tx) => {
           await lockKey(tx, `owner:${args.owner}`);
           const count = await tx.sandbox.count({ where: { owner: args.owner, status: { in: [...COUNTED_STATUSES] } } });
           if (count >= this.limits.maxPerOwner) {
@@ -453,7 +435,7 @@ export class SandboxManager {
   private async provision(id: string, schemaName: string, plan: GuildPlan, actor: Actor, skipMapped: boolean): Promise<string[]> {
     await this.transition(id, 'pending', 'creating', actor);
     await this.fault('create:after-creating', id);
-    return this.tx(async (tx) => {
+    return this.transaction(async (tx) => {
       await lockKey(tx, `sandbox:${id}`);
       const created = await this.provisioner.createSchema(id, tx);
       if (created !== schemaName) {
@@ -511,7 +493,7 @@ export class SandboxManager {
       if (!current) return 'compensated';
       if (current.status === 'running') return 'running';
       if (current.status === 'pending' || current.status === 'creating') {
-        await this.tx(async (tx) => {
+        await this.transaction(async (tx) => {
           await this.transitionIn(tx, id, current.status, 'failed', actor, { reason: 'creation_failed' });
           await this.audit(tx, id, 'creation_failed', actor, { code: error.code, message: error.message });
         });
@@ -540,7 +522,6 @@ export class SandboxManager {
     return this.guard(async () => {
       const started = performance.now();
       const sandbox = await this.resolveFor(ref, actor);
-      this.assertCanChange(actor, sandbox, 'destroy');
       if (sandbox.status === 'destroyed') return sandbox;
       if (sandbox.status === 'pending' || sandbox.status === 'creating') {
         throw new SandboxError(ErrorCode.InvalidTransition, `${sandbox.name} is still being created; try again in a moment.`, { status: sandbox.status });
@@ -568,10 +549,9 @@ export class SandboxManager {
    */
   async finishDestroy(id: string, actor: Actor, opts: { dropSchema?: boolean; fromFailed?: Record<string, unknown> } = {}): Promise<void> {
     try {
-      await this.tx(async (tx) => {
+      await this.transaction(async (tx) => {
         await lockKey(tx, `sandbox:${id}`);
-        const [row] = await tx.$queryRaw<{ status: SandboxStatus; schema_name: string }[]>`
-          SELECT status::text AS status, schema_name FROM sandboxes WHERE id = ${id}::uuid FOR UPDATE`;
+        const row = await this.lockRow(tx, id);
         if (!row || row.status === 'destroyed') return;
         if (row.status === 'failed' && opts.fromFailed) {
           // `failed` does not count against the owner's limit and `destroying` does, so failed → destroying
@@ -587,10 +567,10 @@ export class SandboxManager {
         await tx.sandboxGuildClaim.deleteMany({ where: { sandboxId: id } });
         for (const c of claims) await this.audit(tx, id, 'guild_claim_removed', actor, { guildId: c.guildId, reason: 'sandbox_destroyed' });
         const dropped = opts.dropSchema === false ? false : await this.provisioner.dropSchema(id, tx);
-        await this.audit(tx, id, 'schema_dropped', actor, { schemaName: row.schema_name, dropped });
+        await this.audit(tx, id, 'schema_dropped', actor, { schemaName: row.schemaName, dropped });
         await this.fault('destroy:after-drop', id);
         await this.transitionIn(tx, id, 'destroying', 'destroyed', actor, {}, { destroyAttempts: 0, nextAttemptAt: null });
-        await this.audit(tx, id, 'destroyed', actor, { schemaName: row.schema_name, guildIds: mappings.map((m) => m.guildId) });
+        await this.audit(tx, id, 'destroyed', actor, { schemaName: row.schemaName, guildIds: mappings.map((m) => m.guildId) });
       });
     } catch (err) {
       if (err instanceof SandboxError && err.code === ErrorCode.InvalidTransition) throw err;
@@ -602,7 +582,7 @@ export class SandboxManager {
   private async recordDestroyFailure(id: string, actor: Actor, err: unknown): Promise<void> {
     this.observer.destroyFailed?.();
     try {
-      await this.tx(async (tx) => {
+      await this.transaction(async (tx) => {
         const row = await tx.sandbox.findUnique({ where: { id }, select: { destroyAttempts: true } });
         const attempts = (row?.destroyAttempts ?? 0) + 1;
         await tx.sandbox.updateMany({
@@ -624,11 +604,9 @@ export class SandboxManager {
     return this.guard(async () => {
       const h = validateExtendHours(hours, this.limits.maxTtlHours);
       const target = await this.resolveFor(ref, actor);
-      this.assertCanChange(actor, target, 'extend');
       const notices: string[] = [];
-      await this.tx(async (tx) => {
-        const [row] = await tx.$queryRaw<{ status: SandboxStatus; expires_at: Date }[]>`
-          SELECT status::text AS status, expires_at FROM sandboxes WHERE id = ${target.id}::uuid FOR UPDATE`;
+      await this.transaction(async (tx) => {
+        const row = await this.lockRow(tx, target.id);
         if (!row || (row.status !== 'running' && row.status !== 'expired')) {
           throw new SandboxError(ErrorCode.InvalidTransition, `${target.name} is ${row?.status ?? 'gone'}; only running or expired sandboxes can be extended.`, {
             status: row?.status,
@@ -636,7 +614,7 @@ export class SandboxManager {
         }
         await this.fault('extend:before-update', target.id);
         const now = this.clock().getTime();
-        const wanted = Math.max(row.expires_at.getTime(), now) + h * HOUR;
+        const wanted = Math.max(row.expiresAt.getTime(), now) + h * HOUR;
         const ceiling = now + this.limits.maxTtlHours * HOUR;
         const expiresAt = new Date(Math.min(wanted, ceiling));
         if (wanted > ceiling) notices.push(`Expiry capped at ${this.limits.maxTtlHours} hours from now.`);
@@ -646,7 +624,7 @@ export class SandboxManager {
           const { count } = await tx.sandbox.updateMany({ where: { id: target.id, status: 'running' }, data: { expiresAt, expiryNotifiedAt: null } });
           if (count !== 1) throw new SandboxError(ErrorCode.Conflict, 'The sandbox was changed at the same time. Please try again.');
         }
-        await this.audit(tx, target.id, 'ttl_extended', actor, { hours: h, previousExpiresAt: row.expires_at.toISOString(), expiresAt: expiresAt.toISOString(), capped: wanted > ceiling });
+        await this.audit(tx, target.id, 'ttl_extended', actor, { hours: h, previousExpiresAt: row.expiresAt.toISOString(), expiresAt: expiresAt.toISOString(), capped: wanted > ceiling });
       });
       return { sandbox: (await this.getById(target.id))!, notices };
     });
@@ -662,10 +640,9 @@ export class SandboxManager {
     return this.guard(async () => {
       validateSnowflake(guildId);
       const target = await this.resolveFor(ref, actor);
-      this.assertCanChange(actor, target, 'register guilds to');
       const inGuild = await this.guilds.isBotInGuild(guildId);
       if (inGuild) await this.assertCanManageGuild(guildId, actor);
-      const outcome = await this.tx(async (tx): Promise<GuildRegistration> => {
+      const outcome = await this.transaction(async (tx): Promise<GuildRegistration> => {
         await this.lockLiveSandbox(tx, target.id, target.name, ['running']);
         await this.fault('register:before-insert', target.id);
         const existing = await tx.sandboxGuildMapping.findUnique({ where: { guildId } });
@@ -687,10 +664,8 @@ export class SandboxManager {
     return this.guard(async () => {
       validateSnowflake(guildId);
       const target = await this.resolveFor(ref, actor);
-      this.assertCanChange(actor, target, 'unregister guilds from');
-      await this.tx(async (tx) => {
-        // Sandbox row first, then its mappings: the same lock order as finishDestroy, or the two deadlock.
-        await tx.$queryRaw`SELECT 1 FROM sandboxes WHERE id = ${target.id}::uuid FOR UPDATE`;
+      await this.transaction(async (tx) => {
+        await this.lockRow(tx, target.id);
         const mapped = await tx.sandboxGuildMapping.deleteMany({ where: { guildId, sandboxId: target.id } });
         const claimed = await tx.sandboxGuildClaim.deleteMany({ where: { guildId, sandboxId: target.id } });
         if (mapped.count + claimed.count === 0) {
@@ -702,9 +677,20 @@ export class SandboxManager {
     });
   }
 
+  /**
+   * Locks the sandbox row (FOR UPDATE) and returns what a caller checks under that lock.
+   * The lock order is always: sandbox row first, then its mappings and claims. Every change to
+   * those goes through here first; the opposite order deadlocks with a destroy.
+   */
+  async lockRow(tx: Tx, id: string): Promise<{ status: SandboxStatus; schemaName: string; expiresAt: Date } | undefined> {
+    const [row] = await tx.$queryRaw<{ status: SandboxStatus; schemaName: string; expiresAt: Date }[]>`
+      SELECT status::text AS status, schema_name AS "schemaName", expires_at AS "expiresAt" FROM sandboxes WHERE id = ${id}::uuid FOR UPDATE`;
+    return row;
+  }
+
   /** Takes the sandbox row lock and checks its status, so a concurrent destroy cannot interleave. */
   async lockLiveSandbox(tx: Tx, id: string, name: string, allowed: SandboxStatus[]): Promise<void> {
-    const [row] = await tx.$queryRaw<{ status: SandboxStatus }[]>`SELECT status::text AS status FROM sandboxes WHERE id = ${id}::uuid FOR UPDATE`;
+    const row = await this.lockRow(tx, id);
     if (!row || !allowed.includes(row.status)) {
       throw new SandboxError(ErrorCode.InvalidTransition, `${name} is ${row?.status ?? 'gone'}; this needs a ${allowed.join(' or ')} sandbox.`, {
         status: row?.status,
@@ -722,37 +708,46 @@ export class SandboxManager {
   }
 
   async getHealth(ref: string, actor: Actor): Promise<SandboxHealth> {
+    return (await this.getStatus(ref, actor)).health;
+  }
+
+  /** A sandbox and its health, resolved once (CLI `status`, `/sandbox status`). */
+  async getStatus(ref: string, actor: Actor): Promise<{ sandbox: Sandbox; health: SandboxHealth }> {
     return this.guard(async () => {
       const sandbox = await this.resolveFor(ref, actor);
-      let stats: SandboxHealth['schema'];
-      try {
-        const s = await this.provisioner.getSchemaStats(sandbox.id);
-        stats = { ...s, state: s.exists ? 'ok' : 'missing' };
-      } catch (err) {
-        stats = { exists: false, tables: [], totalRows: 0, state: 'error' };
-        this.log.warn({ sandboxId: sandbox.id, err }, 'schema stats failed');
-      }
-      let redis: SandboxHealth['redis'] = { state: 'disabled' };
-      if (this.redis) {
-        try {
-          await this.redis.ping();
-          redis = { state: 'ok' };
-        } catch (err) {
-          redis = { state: 'error', detail: (err as Error).message };
-        }
-      }
-      const live = sandbox.status === 'running' || sandbox.status === 'expired';
-      return {
-        sandboxId: sandbox.id,
-        status: sandbox.status,
-        healthy: sandbox.status === 'running' && stats.state === 'ok' && stats.tables.length === 3 && redis.state !== 'error',
-        schema: live || stats.exists ? stats : { ...stats, state: stats.exists ? 'ok' : 'missing' },
-        guildCount: sandbox.guildIds.length,
-        ttlRemainingMs: Math.max(0, sandbox.expiresAt.getTime() - this.clock().getTime()),
-        redis,
-        checkedAt: this.clock(),
-      };
+      return { sandbox, health: await this.healthOf(sandbox) };
     });
+  }
+
+  /** Real checks: the schema and its exact row counts, the guilds, the TTL left, a Redis PING. */
+  private async healthOf(sandbox: Sandbox): Promise<SandboxHealth> {
+    let schema: SandboxHealth['schema'];
+    try {
+      const stats = await this.provisioner.getSchemaStats(sandbox.id);
+      schema = { ...stats, state: stats.exists ? 'ok' : 'missing' };
+    } catch (err) {
+      schema = { exists: false, tables: [], totalRows: 0, state: 'error' };
+      this.log.warn({ sandboxId: sandbox.id, err }, 'schema stats failed');
+    }
+    let redis: SandboxHealth['redis'] = { state: 'disabled' };
+    if (this.redis) {
+      try {
+        await this.redis.ping();
+        redis = { state: 'ok' };
+      } catch (err) {
+        redis = { state: 'error', detail: (err as Error).message };
+      }
+    }
+    return {
+      sandboxId: sandbox.id,
+      status: sandbox.status,
+      healthy: sandbox.status === 'running' && schema.state === 'ok' && schema.tables.length === 3 && redis.state !== 'error',
+      schema,
+      guildCount: sandbox.guildIds.length,
+      ttlRemainingMs: Math.max(0, sandbox.expiresAt.getTime() - this.clock().getTime()),
+      redis,
+      checkedAt: this.clock(),
+    };
   }
 
   /** Environment for code under test. Never credentials. */

@@ -1,4 +1,4 @@
-import type { PrismaClient } from '../db/database.ts';
+import { TX_OPTIONS, type PrismaClient } from '../db/database.ts';
 import type { Logger } from '../logger.ts';
 import { ErrorCode, SandboxError, isDuplicateSchema } from './errors.ts';
 import type { SchemaStats } from './types.ts';
@@ -102,7 +102,7 @@ export class SchemaProvisioner {
             SELECT count(*) AS n FROM sandboxes WHERE schema_name = ${schema} AND status <> 'destroyed'`;
           if (Number(live!.n) > 0) return false;
           return this.dropSchema(id, tx);
-        });
+        }, TX_OPTIONS);
         if (done) {
           dropped.push(schema);
           this.logger.warn({ schemaName: schema }, 'orphaned schema dropped');

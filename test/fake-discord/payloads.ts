@@ -341,42 +341,24 @@ function commandId(state: FakeState, guildId: string, name: string): { id: strin
   return { id: state.commands.get('global')?.find((c) => c.name === name)?.id ?? '0' };
 }
 
-export function chatInputInteraction(
-  state: FakeState,
-  ctx: InteractionContext,
-  data: CommandData,
-): APIChatInputApplicationCommandGuildInteraction {
+/** The `data` of a chat-input command interaction, shared by commands and their autocomplete. */
+function chatInputData(state: FakeState, ctx: InteractionContext, data: CommandData) {
   const command = commandId(state, ctx.guild.id, data.name);
   return {
-    ...interactionBase(state, ctx),
-    type: InteractionType.ApplicationCommand,
-    data: {
-      id: command.id,
-      name: data.name,
-      type: ApplicationCommandType.ChatInput,
-      options: commandOptions(data),
-      ...(command.guildId ? { guild_id: command.guildId } : {}),
-    },
+    id: command.id,
+    name: data.name,
+    type: ApplicationCommandType.ChatInput as const,
+    options: commandOptions(data),
+    ...(command.guildId ? { guild_id: command.guildId } : {}),
   };
 }
 
-export function autocompleteInteraction(
-  state: FakeState,
-  ctx: InteractionContext,
-  data: CommandData,
-): APIApplicationCommandAutocompleteGuildInteraction {
-  const command = commandId(state, ctx.guild.id, data.name);
-  return {
-    ...interactionBase(state, ctx),
-    type: InteractionType.ApplicationCommandAutocomplete,
-    data: {
-      id: command.id,
-      name: data.name,
-      type: ApplicationCommandType.ChatInput,
-      options: commandOptions(data),
-      ...(command.guildId ? { guild_id: command.guildId } : {}),
-    },
-  };
+export function chatInputInteraction(state: FakeState, ctx: InteractionContext, data: CommandData): APIChatInputApplicationCommandGuildInteraction {
+  return { ...interactionBase(state, ctx), type: InteractionType.ApplicationCommand, data: chatInputData(state, ctx, data) };
+}
+
+export function autocompleteInteraction(state: FakeState, ctx: InteractionContext, data: CommandData): APIApplicationCommandAutocompleteGuildInteraction {
+  return { ...interactionBase(state, ctx), type: InteractionType.ApplicationCommandAutocomplete, data: chatInputData(state, ctx, data) };
 }
 
 export function componentInteraction(
