@@ -1,24 +1,31 @@
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import type { Logger } from '../logger.ts';
 import { ErrorCode, SandboxError } from '../sandbox/errors.ts';
+import { openOwnerLock, type OwnerLock } from './owner-lock.ts';
 
 /**
  * Embedded PostgreSQL (PGlite) for running without a database server.
  *
- * Only one process may open a PGlite data directory. The first process takes `owner.lock`,
- * opens the database and serves it on a local socket (pglite-socket), writing the address to
- * `server.json`. Every other process connects to that address instead of opening the files.
+ * Only one process may open a PGlite data directory. Ownership is an exclusive lock on an open
+ * descriptor of `owner.lock` (see owner-lock.ts): the kernel drops it when the owner dies, so a
+ * crashed owner never blocks the next start, whatever PID either process has. The owner opens the
+ * database, serves it on a local socket (pglite-socket) and writes the address with a fresh random
+ * token to `server.json`. Every other process connects to that address, but only after the server
+ * there answered with the same token: a stale `server.json` (dead port, or a port reused by another
+ * server) is never trusted.
  */
 export interface EmbeddedDatabase {
   url: string;
   /** True when this process opened the data directory and serves it. */
   readonly owner: boolean;
   /**
-   * The address for a new connection. When the serving process has gone away, this starts a
-   * takeover in the background (the first process to take the lock serves the files), so the
-   * connection after next reaches the new server.
+   * The address for a new connection. When the serving process has gone away (its lock is free)
+   * or another process now serves the files, this starts a takeover or a re-check in the
+   * background, so the connection after next reaches the live server.
    */
   currentUrl(): string;
   close(): Promise<void>;
@@ -28,75 +35,64 @@ interface ServerInfo {
   pid: number;
   host: string;
   port: number;
+  /** Random per serving process; the served database returns it (see OWNER_SETTING). */
+  token: string;
 }
+
+/** A session setting on the served PGlite instance; every socket connection shares that session. */
+const OWNER_SETTING = 'sandbox_embedded.owner_token';
+const RECHECK_MS = 250;
 
 const pgliteDir = (dataDir: string): string => join(dataDir, 'pglite');
 const lockPath = (dataDir: string): string => join(dataDir, 'owner.lock');
 const infoPath = (dataDir: string): string => join(dataDir, 'server.json');
 
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
-
 const urlFor = (info: ServerInfo): string => `postgresql://postgres@${info.host}:${info.port}/postgres?sslmode=disable`;
-
-function tryTakeLock(dataDir: string): boolean {
-  try {
-    const fd = openSync(lockPath(dataDir), 'wx');
-    writeSync(fd, String(process.pid));
-    closeSync(fd);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    return false;
-  }
-}
-
-function readLockPid(dataDir: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(lockPath(dataDir), 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 function readInfo(dataDir: string): ServerInfo | undefined {
   try {
     const info = JSON.parse(readFileSync(infoPath(dataDir), 'utf8')) as ServerInfo;
-    return typeof info.port === 'number' && typeof info.pid === 'number' ? info : undefined;
+    return typeof info.port === 'number' && typeof info.token === 'string' && info.token.length > 0 ? info : undefined;
   } catch {
     return undefined;
   }
 }
 
-/** Waits for the lock or for the address of the process that holds it. */
-async function acquire(dataDir: string, logger: Logger, waitMs: number): Promise<{ served?: Served; info?: ServerInfo }> {
-  mkdirSync(dataDir, { recursive: true });
+/** True when the address is live and the database there is this data directory's current owner. */
+async function answersAsOwner(info: ServerInfo, timeoutMs = 2_000): Promise<boolean> {
+  const client = new pg.Client({ connectionString: urlFor(info), connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ token: string | null }>('SELECT current_setting($1, true) AS token', [OWNER_SETTING]);
+    return rows[0]?.token === info.token;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Takes the lock and serves the files, or finds the verified address of the process that does. */
+async function acquire(dataDir: string, lock: OwnerLock, logger: Logger, waitMs: number): Promise<{ served?: Served; info?: ServerInfo }> {
   const deadline = Date.now() + waitMs;
+  let lastSeen: ServerInfo | undefined;
   for (;;) {
-    if (tryTakeLock(dataDir)) return { served: await serve(dataDir, logger) };
-    const pid = readLockPid(dataDir);
-    if (pid !== undefined && !isAlive(pid)) {
-      // The previous owner died without cleaning up. Remove its lock only if it is still that one.
-      if (readLockPid(dataDir) === pid) {
-        logger.warn({ pid, dataDir }, 'removing stale embedded-database lock');
-        rmSync(lockPath(dataDir), { force: true });
-        rmSync(infoPath(dataDir), { force: true });
+    if (lock.tryLock()) {
+      try {
+        return { served: await serve(dataDir, logger) };
+      } catch (err) {
+        lock.unlock();
+        throw err;
       }
-      continue;
     }
     const info = readInfo(dataDir);
-    if (info && info.pid === pid) return { info };
+    if (info && (await answersAsOwner(info))) return { info };
+    lastSeen = info ?? lastSeen;
     if (Date.now() > deadline) {
       throw new SandboxError(
         ErrorCode.Unavailable,
-        `The embedded database in ${dataDir} is locked by process ${pid ?? '?'} but not being served. Stop that process or remove ${lockPath(dataDir)}.`,
+        `The embedded database in ${dataDir} is held by a running process${lastSeen ? ` (pid ${lastSeen.pid})` : ''} that does not serve it. Stop that process and try again.`,
       );
     }
     await sleep(100);
@@ -105,37 +101,60 @@ async function acquire(dataDir: string, logger: Logger, waitMs: number): Promise
 
 export async function openEmbedded(dataDir: string, logger: Logger, opts: { waitMs?: number } = {}): Promise<EmbeddedDatabase> {
   const waitMs = opts.waitMs ?? 30_000;
-  const first = await acquire(dataDir, logger, waitMs);
+  mkdirSync(dataDir, { recursive: true });
+  const lock = openOwnerLock(lockPath(dataDir));
+  let first: Awaited<ReturnType<typeof acquire>>;
+  try {
+    first = await acquire(dataDir, lock, logger, waitMs);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
   let served = first.served;
   let info = served?.info ?? first.info!;
   let takeover: Promise<void> | undefined;
+  let checkedAt = Date.now();
+  let closed = false;
   if (!served) logger.debug({ pid: info.pid, port: info.port }, 'connecting to the embedded database served by another process');
 
-  const handle: EmbeddedDatabase = {
+  const ownerChanged = (): boolean => {
+    // The lock is free: the owner is gone, and this process now holds the lock and must serve.
+    if (lock.tryLock()) {
+      logger.warn({ pid: info.pid }, 'the process serving the embedded database is gone; taking over');
+      return true;
+    }
+    return readInfo(dataDir)?.token !== info.token;
+  };
+
+  return {
     url: urlFor(info),
     get owner() {
       return served !== undefined;
     },
     currentUrl: () => {
-      if (!served && !isAlive(info.pid) && !takeover) {
-        logger.warn({ pid: info.pid }, 'the process serving the embedded database is gone; taking over');
-        takeover = acquire(dataDir, logger, waitMs)
-          .then((r) => {
-            served = r.served;
-            info = r.served?.info ?? r.info!;
-          })
-          .catch((err: unknown) => logger.error({ err }, 'embedded database takeover failed'))
-          .finally(() => (takeover = undefined));
+      if (!served && !takeover && !closed && Date.now() - checkedAt >= RECHECK_MS) {
+        checkedAt = Date.now();
+        if (ownerChanged()) {
+          takeover = acquire(dataDir, lock, logger, waitMs)
+            .then((r) => {
+              served = r.served;
+              info = r.served?.info ?? r.info!;
+            })
+            .catch((err: unknown) => logger.error({ err }, 'embedded database takeover failed'))
+            .finally(() => (takeover = undefined));
+        }
       }
       return urlFor(info);
     },
     close: async () => {
+      closed = true;
       await takeover;
       await served?.close();
       served = undefined;
+      // Never delete owner.lock: a waiter may hold it open, and a new file would give two owners.
+      lock.release();
     },
   };
-  return handle;
 }
 
 interface Served {
@@ -144,15 +163,20 @@ interface Served {
 }
 
 async function serve(dataDir: string, logger: Logger): Promise<Served> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+  const db = await PGlite.create(pgliteDir(dataDir));
   try {
-    const { PGlite } = await import('@electric-sql/pglite');
-    const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
-    const db = await PGlite.create(pgliteDir(dataDir));
+    const token = randomBytes(16).toString('hex');
+    await db.query('SELECT set_config($1, $2, false)', [OWNER_SETTING, token]);
     const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 64 });
     await server.start();
     const [host, port] = server.getServerConn().split(':');
-    const info: ServerInfo = { pid: process.pid, host: host ?? '127.0.0.1', port: Number(port) };
-    writeFileSync(infoPath(dataDir), JSON.stringify(info));
+    const info: ServerInfo = { pid: process.pid, host: host ?? '127.0.0.1', port: Number(port), token };
+    // Written whole or not at all, so a reader never sees half an address.
+    const tmp = `${infoPath(dataDir)}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(info));
+    renameSync(tmp, infoPath(dataDir));
     logger.info({ dataDir, port: info.port }, 'embedded database started');
     let closed = false;
     return {
@@ -163,11 +187,10 @@ async function serve(dataDir: string, logger: Logger): Promise<Served> {
         await server.stop();
         await db.close();
         rmSync(infoPath(dataDir), { force: true });
-        rmSync(lockPath(dataDir), { force: true });
       },
     };
   } catch (err) {
-    rmSync(lockPath(dataDir), { force: true });
+    await db.close().catch(() => undefined);
     throw err;
   }
 }

@@ -67,7 +67,7 @@ describe('embedded PostgreSQL (PGlite)', () => {
 
   it('persists across a restart and recovers a stale lock left by a dead process', async () => {
     await db.close();
-    expect(existsSync(join(db.dataDir, 'owner.lock'))).toBe(false);
+    expect(existsSync(join(db.dataDir, 'server.json'))).toBe(false);
     // A crashed owner leaves its lock behind.
     writeFileSync(join(db.dataDir, 'owner.lock'), '999999');
     const again = await openDatabase({ dataDir: db.dataDir, logger: silentLogger() });
