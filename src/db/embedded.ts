@@ -92,7 +92,7 @@ async function acquire(dataDir: string, lock: OwnerLock, logger: Logger, waitMs:
     if (Date.now() > deadline) {
       throw new SandboxError(
         ErrorCode.Unavailable,
-        `The embedded database in ${dataDir} is held by a running process${lastSeen ? ` (pid ${lastSeen.pid})` : ''} that does not serve it. Stop that process and try again.`,
+        `The embedded database in ${dataDir} is locked by a running process that does not serve it${lastSeen ? ` (server.json last named pid ${lastSeen.pid})` : ''}. Stop that process and try again.`,
       );
     }
     await sleep(100);
