@@ -6,6 +6,7 @@ import { createRedisProbe } from './redis.ts';
 import { createClient } from './bot/client.ts';
 import { Confirmations } from './bot/confirmations.ts';
 import { Dispatcher } from './bot/dispatcher.ts';
+import { createRateLimiter } from './bot/rate-limit.ts';
 import { attachEvents } from './bot/events.ts';
 import { DiscordGuildDirectory } from './bot/guild-directory.ts';
 import type { BotObserver } from './bot/observer.ts';
@@ -69,7 +70,9 @@ export async function startApp(opts: AppOptions): Promise<App> {
   });
   const registry = new GuildRegistry(manager, logger);
   const confirmations = new Confirmations();
+  const rateLimiter = createRateLimiter(config.redisUrl, config.rateLimit, logger);
   const dispatcher = new Dispatcher({
+    rateLimiter,
     manager,
     logger,
     confirmations,
@@ -113,6 +116,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     await client.destroy();
     await http.stop();
     await redis?.close();
+    await rateLimiter.close();
     await db.close();
     logger.info('stopped');
   };
@@ -125,6 +129,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     await client.destroy().catch(() => undefined);
     await http.stop();
     await redis?.close();
+    await rateLimiter.close();
     await db.close();
     throw err;
   }

@@ -24,6 +24,8 @@ export interface Config {
     warnBeforeMs: number;
     stuckAfterMs: number;
   };
+  /** Per-user limit on mutating slash commands (issue 8 item 6). */
+  rateLimit: { perMinute: number; keyPrefix: string };
 }
 
 /** Loads `.env` from the project root (then the current directory) when present. Real env wins. */
@@ -100,6 +102,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { require
       graceMs: int('EXPIRY_GRACE_MINUTES', 60, 0, 10_080) * 60_000,
       warnBeforeMs: int('EXPIRY_WARNING_MINUTES', 60, 0, 10_080) * 60_000,
       stuckAfterMs: int('STUCK_THRESHOLD_MINUTES', 10, 1, 1440) * 60_000,
+    },
+    // Mutating commands per user and minute; buckets live in Redis under the prefix when REDIS_URL is set.
+    rateLimit: {
+      perMinute: int('RATE_LIMIT_PER_MINUTE', 10, 1, 1_000_000),
+      keyPrefix: str('RATE_LIMIT_KEY_PREFIX') ?? 'sandbox-bot:ratelimit:',
     },
   };
   if (config.limits.defaultTtlHours > maxTtlHours) problems.push('SANDBOX_DEFAULT_TTL_HOURS must not exceed SANDBOX_MAX_TTL_HOURS');

@@ -11,6 +11,7 @@ import { sandboxCommand, type SubcommandName } from './commands/definition.ts';
 import { handlers } from './commands/index.ts';
 import type { Confirmations } from './confirmations.ts';
 import { noopObserver, type BotObserver, type CommandOutcome } from './observer.ts';
+import { discordRelativeTime, type RateLimiter } from './rate-limit.ts';
 import { NO_MENTIONS, reply } from './replies.ts';
 
 const errorId = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 10);
@@ -21,7 +22,12 @@ export interface DispatcherDeps {
   confirmations: Confirmations;
   destroyConfirmTimeoutMs: number;
   observer?: BotObserver | undefined;
+  /** Limits mutating subcommands per user; none means unlimited. */
+  rateLimiter?: RateLimiter | undefined;
 }
+
+/** Subcommands that change state and so take a rate-limit token. Buttons and autocomplete never do. */
+const MUTATING: ReadonlySet<string> = new Set(['create', 'register-guild', 'unregister-guild', 'extend', 'destroy']);
 
 /** Turns any error into what the user sees. Raw SQL and stacks never leave this function. */
 export function describeError(err: unknown, log: Logger, context: Record<string, unknown>): { text: string; outcome: CommandOutcome } {
@@ -126,6 +132,16 @@ export class Dispatcher {
       const handler = handlers[subcommand as SubcommandName];
       if (!handler) throw new SandboxError(ErrorCode.InvalidInput, `Unknown subcommand ${JSON.stringify(subcommand)}.`);
       const actor = this.actorOf(interaction);
+      if (MUTATING.has(subcommand) && this.deps.rateLimiter) {
+        const decision = await this.deps.rateLimiter.take(interaction.user.id);
+        if (!decision.allowed) {
+          throw new SandboxError(
+            ErrorCode.LimitExceeded,
+            `You are changing sandboxes too quickly. Try again ${discordRelativeTime(decision.retryAt)}.`,
+            { retryAt: decision.retryAt.toISOString() },
+          );
+        }
+      }
       await handler({
         interaction,
         manager: this.deps.manager,

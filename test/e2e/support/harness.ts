@@ -31,7 +31,8 @@ export interface Env {
   db: TestDatabase;
   logs: LogCapture;
   adminId: string;
-  /** Starts the bot (a fresh discord.js client) on this fake and database. */
+  /** Starts the bot (a fresh discord.js client) on this fake and database. The rate limit is set
+   *  out of reach unless `env` sets RATE_LIMIT_PER_MINUTE (the rate-limit test does). */
   start(overrides?: Partial<AppOptions>, env?: Record<string, string>): Promise<App>;
   /** Stops every app started and the fake, and drops the database. */
   close(): Promise<void>;
@@ -49,7 +50,7 @@ export async function setupEnv(): Promise<Env> {
     logs,
     adminId,
     async start(overrides = {}, env = {}) {
-      const config = loadConfig({ DISCORD_TOKEN: fake.token, BOT_ADMIN_IDS: adminId, HTTP_PORT: '0', ...env }, { requireDiscordToken: true });
+      const config = loadConfig({ DISCORD_TOKEN: fake.token, BOT_ADMIN_IDS: adminId, HTTP_PORT: '0', RATE_LIMIT_PER_MINUTE: '100000', ...env }, { requireDiscordToken: true });
       const app = await startApp({ config, logger: logs.logger, databaseUrl: db.url, apiUrl: fake.apiBase, ...overrides });
       apps.push(app);
       return app;
