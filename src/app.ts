@@ -30,6 +30,8 @@ export interface AppOptions {
   /** How long stop() waits for in-flight interactions (default 10 s). */
   drainTimeoutMs?: number | undefined;
   observer?: BotObserver | undefined;
+  /** The in-process rate limiter's clock (ms); Redis buckets use the Redis server's clock. */
+  rateLimitClock?: (() => number) | undefined;
   managerObserver?: ManagerObserver | undefined;
 }
 
@@ -70,7 +72,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   });
   const registry = new GuildRegistry(manager, logger);
   const confirmations = new Confirmations();
-  const rateLimiter = createRateLimiter(config.redisUrl, config.rateLimit, logger);
+  const rateLimiter = createRateLimiter(config.redisUrl, config.rateLimit, logger, opts.rateLimitClock);
   const dispatcher = new Dispatcher({
     rateLimiter,
     manager,

@@ -134,8 +134,8 @@ export class RedisRateLimiter implements RateLimiter {
   }
 }
 
-export function createRateLimiter(redisUrl: string | undefined, settings: RateLimitSettings, logger: Logger): RateLimiter {
-  return redisUrl ? new RedisRateLimiter(redisUrl, settings, logger) : new InProcessRateLimiter(settings.perMinute);
+export function createRateLimiter(redisUrl: string | undefined, settings: RateLimitSettings, logger: Logger, clock?: () => number): RateLimiter {
+  return redisUrl ? new RedisRateLimiter(redisUrl, settings, logger) : new InProcessRateLimiter(settings.perMinute, clock);
 }
 
 /** `<t:unix:R>`: Discord shows it as "in 42 seconds" in the reader's own locale. */
