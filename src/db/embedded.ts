@@ -78,7 +78,13 @@ async function acquire(dataDir: string, lock: OwnerLock, logger: Logger, waitMs:
   const deadline = Date.now() + waitMs;
   let lastSeen: ServerInfo | undefined;
   for (;;) {
-    if (lock.tryLock()) {
+    let locked: boolean;
+    try {
+      locked = lock.tryLock();
+    } catch (err) {
+      throw new SandboxError(ErrorCode.Unavailable, `Cannot lock ${lockPath(dataDir)} (${(err as Error).message}). Put the data directory on a local disk or set DATABASE_URL.`, {}, { cause: err });
+    }
+    if (locked) {
       try {
         return { served: await serve(dataDir, logger) };
       } catch (err) {

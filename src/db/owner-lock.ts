@@ -45,11 +45,12 @@ function tryLockFn(): TryLock {
   return cached;
 }
 
-export function openOwnerLock(path: string): OwnerLock {
+/** `via` chooses the mechanism for tests; by default the addon, else the flock program. */
+export function openOwnerLock(path: string, opts: { via?: 'native' | 'flock-program' } = {}): OwnerLock {
   // 'a' creates the file and never truncates it; the descriptor is close-on-exec (libuv), so
   // children we start later do not inherit the lock.
   let fd: number | undefined = openSync(path, 'a');
-  const tryLock = tryLockFn();
+  const tryLock = opts.via === 'flock-program' ? flockProgramTryLock : tryLockFn();
   return {
     tryLock: () => (fd === undefined ? false : tryLock(fd)),
     unlock: () => {
