@@ -124,10 +124,15 @@ export async function openEmbedded(dataDir: string, logger: Logger, opts: { wait
   if (!served) logger.debug({ pid: info.pid, port: info.port }, 'connecting to the embedded database served by another process');
 
   const ownerChanged = (): boolean => {
-    // The lock is free: the owner is gone, and this process now holds the lock and must serve.
-    if (lock.tryLock()) {
-      logger.warn({ pid: info.pid }, 'the process serving the embedded database is gone; taking over');
-      return true;
+    try {
+      // The lock is free: the owner is gone, and this process now holds the lock and must serve.
+      if (lock.tryLock()) {
+        logger.warn({ pid: info.pid }, 'the process serving the embedded database is gone; taking over');
+        return true;
+      }
+    } catch (err) {
+      logger.warn({ err: { message: (err as Error).message } }, 'could not check the embedded database lock');
+      return false;
     }
     return readInfo(dataDir)?.token !== info.token;
   };
