@@ -5,7 +5,7 @@ import { PROJECT_ROOT } from '../paths.ts';
 import { ErrorCode, SandboxError, toSandboxError } from '../sandbox/errors.ts';
 import { validateStatus } from '../sandbox/validation.ts';
 import { openCliContext, type CliContext } from './context.ts';
-import { healthText, sandboxJson, sandboxText, table } from './format.ts';
+import { extendedText, healthText, sandboxJson, sandboxText, table } from './format.ts';
 import { exportLines } from './shell.ts';
 
 export interface CliIo {
@@ -139,7 +139,8 @@ export function buildProgram(
           io.out(JSON.stringify({ ...sandboxJson(sandbox), health: { ...health, checkedAt: health.checkedAt.toISOString() } }, null, 2));
           return;
         }
-        io.out(`${sandboxText(sandbox, manager.now())}\n${healthText(health)}`);
+        // A destroyed sandbox has no health to speak of; its text already says when it was destroyed.
+        io.out(sandbox.status === 'destroyed' ? sandboxText(sandbox, manager.now()) : `${sandboxText(sandbox, manager.now())}\n${healthText(health)}`);
       })(),
     );
 
@@ -156,7 +157,7 @@ export function buildProgram(
           io.out(JSON.stringify({ ...sandboxJson(r.sandbox), notices: r.notices }, null, 2));
           return;
         }
-        io.out(sandboxText(r.sandbox, manager.now()));
+        io.out(extendedText(r.sandbox, manager.now()));
         for (const n of r.notices) io.out(`note: ${n}`);
       })(),
     );

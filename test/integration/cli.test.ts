@@ -143,6 +143,20 @@ describe('sandbox CLI', () => {
     }
   });
 
+  it('extend prints the new expiry; status of a destroyed sandbox says when it was destroyed', async () => {
+    const created = JSON.parse((await cli('create', 'out-put', '--ttl', '2', '--json')).out);
+    const extended = await cli('extend', 'out-put', '--hours', '3');
+    expect(extended.code).toBe(0);
+    const expiresAt = JSON.parse((await cli('status', 'out-put', '--json')).out).expiresAt;
+    expect(extended.out).toMatch(new RegExp(`^out-put now expires ${expiresAt.replace(/\./g, '\\.')} \\(in 4h \\d+m\\)\\.$`));
+
+    await cli('destroy', 'out-put', '--yes');
+    const status = await cli('status', created.id);
+    expect(status.code).toBe(0);
+    expect(status.out).toMatch(/^destroyed\s+\d{4}-\d\d-\d\dT[\d:.]+Z \(\d+m ago\)$/m);
+    expect(status.out).not.toMatch(/expires|unhealthy/);
+  });
+
   it('env prints export lines that a real bash evaluates to exactly the values', async () => {
     const s = JSON.parse((await cli('create', 'env-me', '--json')).out);
     const r = await cli('env', 'env-me');
