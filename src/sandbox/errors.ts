@@ -107,9 +107,11 @@ function jsonSafe(_key: string, value: unknown): unknown {
  */
 export function databaseConfigError(err: unknown): SandboxError | undefined {
   const codes = errorCodes(err);
-  const said = errorText(err).split(' | ').find((m) => /database|role|password|authentication/i.test(m)) ?? errorText(err);
-  const detail = said.split('\n')[0]!.trim().slice(0, 200);
-  const fix = (what: string): SandboxError => new SandboxError(ErrorCode.Config, `Database configuration error: ${detail}. ${what}`, {}, { cause: err });
+  const fix = (what: string): SandboxError => {
+    const text = errorText(err);
+    const said = text.split(' | ').find((m) => /database|role|password|authentication/i.test(m)) ?? text;
+    return new SandboxError(ErrorCode.Config, `Database configuration error: ${said.split('\n')[0]!.trim().slice(0, 200)}. ${what}`, {}, { cause: err });
+  };
   if (codes.includes('3D000')) return fix('Create that database (for example: createdb <name>) or fix the database name at the end of DATABASE_URL.');
   if (codes.includes('28000')) return fix('Create that role in PostgreSQL or fix the user name in DATABASE_URL (postgres://USER@host:port/database).');
   if (codes.includes('28P01')) return fix('Fix the password in DATABASE_URL (postgres://user:PASSWORD@host:port/database).');
