@@ -35,6 +35,12 @@ try {
     });
   }
 } catch (err) {
+  // A configuration problem found at startup (a busy HTTP_PORT, a wrong DATABASE_URL) is one line, no stack.
+  if (err instanceof SandboxError && err.isUserError) {
+    logger.flush();
+    process.stderr.write(`${err.message} (${err.code})\n`);
+    process.exit(1);
+  }
   logger.fatal({ err }, 'startup failed');
   logger.flush();
   setTimeout(() => process.exit(1), 100);

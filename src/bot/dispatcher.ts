@@ -7,9 +7,10 @@ import type { SandboxManager } from '../sandbox/manager.ts';
 import type { Actor } from '../sandbox/types.ts';
 import { sandboxChoices } from './commands/autocomplete.ts';
 import type { CommandContext } from './commands/context.ts';
-import { sandboxCommand, type SubcommandName } from './commands/definition.ts';
-import { handlers } from './commands/index.ts';
+import { sandboxCommand } from './commands/definition.ts';
+import { handlerFor } from './commands/index.ts';
 import type { Confirmations } from './confirmations.ts';
+import { discordErrorToSandboxError } from './discord-errors.ts';
 import { noopObserver, type BotObserver, type CommandOutcome } from './observer.ts';
 import { discordRelativeTime, type RateLimiter } from './rate-limit.ts';
 import { NO_MENTIONS, reply } from './replies.ts';
@@ -31,7 +32,7 @@ const MUTATING: ReadonlySet<string> = new Set(['create', 'register-guild', 'unre
 
 /** Turns any error into what the user sees. Raw SQL and stacks never leave this function. */
 export function describeError(err: unknown, log: Logger, context: Record<string, unknown>): { text: string; outcome: CommandOutcome } {
-  const error = toSandboxError(err);
+  const error = discordErrorToSandboxError(err) ?? toSandboxError(err);
   if (error.isUserError) {
     log.info({ ...context, code: error.code, msg: error.message }, 'command refused');
     return { text: `❌ ${error.message} (${error.code})`, outcome: 'user_error' };
@@ -129,7 +130,7 @@ export class Dispatcher {
     };
     let outcome: CommandOutcome = 'success';
     try {
-      const handler = handlers[subcommand as SubcommandName];
+      const handler = handlerFor(subcommand);
       if (!handler) throw new SandboxError(ErrorCode.InvalidInput, `Unknown subcommand ${JSON.stringify(subcommand)}.`);
       const actor = this.actorOf(interaction);
       if (MUTATING.has(subcommand) && this.deps.rateLimiter) {

@@ -14,6 +14,9 @@ const STATUS_COLOURS: Record<string, number> = {
 
 export const relativeTime = (date: Date): string => `<t:${Math.floor(date.getTime() / 1000)}:R>`;
 
+/** Date and time, shown in the reader's time zone. */
+export const absoluteTime = (date: Date): string => `<t:${Math.floor(date.getTime() / 1000)}:f>`;
+
 /** Escapes Discord markdown in user-chosen text (names are validated, but stay defensive). */
 export const plain = (text: string): string => text.replace(/([\\`*_~|])/g, '\\$1');
 
@@ -25,13 +28,17 @@ export function sandboxEmbed(sandbox: Sandbox, title = sandbox.name): EmbedBuild
     .addFields(
       { name: 'Status', value: sandbox.status, inline: true },
       { name: 'Schema', value: `\`${sandbox.schemaName}\``, inline: true },
-      { name: sandbox.status === 'expired' ? 'Expired' : 'Expires', value: sandbox.status === 'destroyed' ? 'destroyed' : relativeTime(sandbox.expiresAt), inline: true },
+      sandbox.status === 'destroyed'
+        ? { name: 'Destroyed', value: sandbox.destroyedAt ? relativeTime(sandbox.destroyedAt) : 'yes', inline: true }
+        : { name: sandbox.status === 'expired' ? 'Expired' : 'Expires', value: relativeTime(sandbox.expiresAt), inline: true },
       { name: 'Servers', value: guilds },
     )
     .setFooter({ text: `id ${sandbox.id}` });
 }
 
 export function healthEmbed(sandbox: Sandbox, health: SandboxHealth): EmbedBuilder {
+  // A destroyed sandbox has no health and no time left; the embed says when it was destroyed.
+  if (sandbox.status === 'destroyed') return sandboxEmbed(sandbox).setDescription(sandbox.destroyedAt ? `🗑️ Destroyed ${relativeTime(sandbox.destroyedAt)}` : '🗑️ Destroyed');
   const tables = health.schema.tables.length
     ? health.schema.tables.map((t) => `\`${t.tableName}\`: ${t.rowCount} rows`).join('\n')
     : `schema ${health.schema.state}`;

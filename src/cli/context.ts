@@ -32,7 +32,8 @@ export function operatorActor(): Actor {
 /** Loads and validates configuration (never needs DISCORD_TOKEN), then opens the database. */
 export async function openCliContext(opts: { migrate?: boolean } = {}): Promise<CliContext> {
   loadDotEnv();
-  const config = loadConfig(process.env);
+  // The CLI serves no HTTP, so HTTP_PORT (the bot's) is none of its business.
+  const config = loadConfig({ ...process.env, HTTP_PORT: undefined });
   const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger, migrate: opts.migrate ?? true, poolSize: 4 });
   const redis = createRedisProbe(config.redisUrl, logger);

@@ -32,10 +32,16 @@ export function sandboxText(s: Sandbox, now: Date): string {
     ['schema', s.schemaName],
     ['guilds', s.guildIds.join(', ') || '(none)'],
     ['created', s.createdAt.toISOString()],
-    ['expires', `${s.expiresAt.toISOString()} (${relative(s.expiresAt, now)})`],
   ];
-  if (s.destroyedAt) rows.push(['destroyed', s.destroyedAt.toISOString()]);
+  // A destroyed sandbox no longer expires: say when it went instead.
+  if (s.status === 'destroyed') rows.push(['destroyed', s.destroyedAt ? `${s.destroyedAt.toISOString()} (${relative(s.destroyedAt, now)})` : 'yes']);
+  else rows.push([s.status === 'expired' ? 'expired' : 'expires', `${s.expiresAt.toISOString()} (${relative(s.expiresAt, now)})`]);
   return rows.map(([k, v]) => `${k.padEnd(10)} ${v}`).join('\n');
+}
+
+/** The new expiry after `extend`, as a sentence. */
+export function extendedText(s: Sandbox, now: Date): string {
+  return `${s.name} now expires ${s.expiresAt.toISOString()} (${relative(s.expiresAt, now)}).`;
 }
 
 export function healthText(h: SandboxHealth): string {

@@ -1,9 +1,11 @@
-import { runCli } from './program.ts';
+import { formatCliError, runCli } from './program.ts';
+
+const argv = process.argv.slice(2);
 
 process.on('unhandledRejection', (err) => {
-  process.stderr.write(`error SANDBOX_012: unexpected failure: ${(err as Error)?.message ?? String(err)}\n`);
+  process.stderr.write(`${formatCliError(err, argv.includes('--json'))}\n`);
   process.exit(1);
 });
 
-const code = await runCli(process.argv.slice(2));
+const code = await runCli(argv);
 process.exitCode = code;

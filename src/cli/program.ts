@@ -1,8 +1,11 @@
-import { Command, CommanderError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { PROJECT_ROOT } from '../paths.ts';
 import { ErrorCode, SandboxError, toSandboxError } from '../sandbox/errors.ts';
 import { validateStatus } from '../sandbox/validation.ts';
 import { openCliContext, type CliContext } from './context.ts';
-import { healthText, sandboxJson, sandboxText, table } from './format.ts';
+import { extendedText, healthText, sandboxJson, sandboxText, table } from './format.ts';
 import { exportLines } from './shell.ts';
 
 export interface CliIo {
@@ -15,20 +18,56 @@ const stdio: CliIo = {
   err: (t) => process.stderr.write(`${t}\n`),
 };
 
-/** Parses a whole number, leaving range checks to the domain (which gives the helpful message). */
+/** Parses a whole number, leaving range checks to the domain (which gives the helpful message). Commander names the option. */
 const wholeNumber = (value: string): number => {
-  if (!/^-?\d+$/.test(value.trim())) {
-    throw new SandboxError(ErrorCode.InvalidInput, `Expected a whole number, got ${JSON.stringify(value.slice(0, 40))}.`);
-  }
+  if (!/^-?\d+$/.test(value.trim())) throw new InvalidArgumentError('Expected a whole number.');
   return Number(value);
 };
+
+/** The package version for `--version`. */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(resolve(PROJECT_ROOT, 'package.json'), 'utf8')) as { version?: string }).version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/**
+ * Every CLI error, ours or commander's, in one format: `error SANDBOX_0xx: message` on one line,
+ * or with `--json` the object `{"error":{"code":…,"message":…}}`.
+ */
+export function formatCliError(err: unknown, json: boolean): string {
+  let code: string;
+  let message: string;
+  if (err instanceof CommanderError) {
+    code = ErrorCode.InvalidInput;
+    const said = err.message.replace(/^error:\s*/i, '').split('\n').map((l) => l.trim()).filter(Boolean).join(' ').replace('(Did you mean', '(did you mean');
+    message = `${/[.?!]$/.test(said) ? said : `${said}.`} Run sandbox --help for usage.`;
+  } else {
+    const e = toSandboxError(err);
+    code = e.code;
+    message = e.message;
+    if (e.code === ErrorCode.Internal || e.code === ErrorCode.Unavailable) {
+      const cause = (e.cause as Error | undefined)?.message ?? '';
+      const last = cause.split('\n').filter(Boolean).pop()?.trim().slice(0, 300);
+      if (last && last !== message) message = `${message} (${last})`;
+    }
+  }
+  message = message.replace(/\s*\n\s*/g, ' ');
+  return json ? JSON.stringify({ error: { code, message } }) : `error ${code}: ${message}`;
+}
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 type Action = (ctx: CliContext, io: CliIo) => Promise<void>;
 
 /** Builds the CLI. `run` wraps each action: open context, act, close, map errors to one line. */
-export function buildProgram(io: CliIo = stdio, open: typeof openCliContext = openCliContext): { program: Command; exitCode: () => number } {
+export function buildProgram(
+  io: CliIo = stdio,
+  open: typeof openCliContext = openCliContext,
+  settings: { json?: boolean } = {},
+): { program: Command; exitCode: () => number } {
   let exitCode = 0;
   const run = (action: Action, opts: { migrate?: boolean } = {}) => async () => {
     let ctx: CliContext | undefined;
@@ -36,13 +75,7 @@ export function buildProgram(io: CliIo = stdio, open: typeof openCliContext = op
       ctx = await open(opts);
       await action(ctx, io);
     } catch (err) {
-      const e = toSandboxError(err);
-      if (e.code === ErrorCode.Internal || e.code === ErrorCode.Unavailable) {
-        const cause = (e.cause as Error | undefined)?.message ?? '';
-        io.err(`error ${e.code}: ${e.message}${cause ? ` (${cause.split('\n').filter(Boolean).pop()?.trim().slice(0, 300)})` : ''}`);
-      } else {
-        io.err(`error ${e.code}: ${e.message}`);
-      }
+      io.err(formatCliError(err, settings.json ?? false));
       exitCode = 1;
     } finally {
       await ctx?.close().catch(() => undefined);
@@ -51,9 +84,10 @@ export function buildProgram(io: CliIo = stdio, open: typeof openCliContext = op
 
   const program = new Command('sandbox')
     .description('Operate Discord Server Sandboxes: isolated PostgreSQL schemas mapped to test guilds.')
-    .showHelpAfterError('(run with --help for usage)')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+    // Commander's own error text is not printed: runCli prints it in the one error format.
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()), outputError: () => undefined });
 
   const json = new Option('--json', 'print machine-readable JSON');
 
@@ -105,7 +139,8 @@ export function buildProgram(io: CliIo = stdio, open: typeof openCliContext = op
           io.out(JSON.stringify({ ...sandboxJson(sandbox), health: { ...health, checkedAt: health.checkedAt.toISOString() } }, null, 2));
           return;
         }
-        io.out(`${sandboxText(sandbox, manager.now())}\n${healthText(health)}`);
+        // A destroyed sandbox has no health to speak of; its text already says when it was destroyed.
+        io.out(sandbox.status === 'destroyed' ? sandboxText(sandbox, manager.now()) : `${sandboxText(sandbox, manager.now())}\n${healthText(health)}`);
       })(),
     );
 
@@ -122,7 +157,7 @@ export function buildProgram(io: CliIo = stdio, open: typeof openCliContext = op
           io.out(JSON.stringify({ ...sandboxJson(r.sandbox), notices: r.notices }, null, 2));
           return;
         }
-        io.out(sandboxText(r.sandbox, manager.now()));
+        io.out(extendedText(r.sandbox, manager.now()));
         for (const n of r.notices) io.out(`note: ${n}`);
       })(),
     );
@@ -220,18 +255,16 @@ export function buildProgram(io: CliIo = stdio, open: typeof openCliContext = op
 
 /** Entry point: parses argv, runs the command, and returns the process exit code. */
 export async function runCli(argv: string[], io: CliIo = stdio, open?: typeof openCliContext): Promise<number> {
-  const { program, exitCode } = buildProgram(io, open);
+  const json = argv.includes('--json');
+  const { program, exitCode } = buildProgram(io, open, { json });
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
-    if (err instanceof CommanderError) {
-      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? 0 : 1;
+    if (err instanceof CommanderError && (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')) {
+      return 0;
     }
-    if (err instanceof SandboxError) {
-      io.err(`error ${err.code}: ${err.message}`);
-      return 1;
-    }
-    throw err;
+    io.err(formatCliError(err, json));
+    return 1;
   }
   return exitCode();
 }

@@ -4,6 +4,7 @@ import { PrismaClient } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
 import { openEmbedded, type EmbeddedDatabase } from './embedded.ts';
 import { migrate, type MigrationResult } from './migrator.ts';
+import { databaseConfigError, ErrorCode, errorCodes, isConnectionError, SandboxError } from '../sandbox/errors.ts';
 
 export { PrismaClient };
 
@@ -74,10 +75,37 @@ export async function openDatabase(opts: OpenOptions): Promise<Database & { migr
     await embedded?.close();
   };
   try {
-    const migrations = opts.migrate === false ? undefined : await migrate(pool, logger);
+    // Without migrations, still connect once now, so a wrong URL is reported here, with what to fix.
+    const migrations = opts.migrate === false ? void (await pool.query('SELECT 1')) : await migrate(pool, logger);
     return { prisma, pool, url, embedded: embedded !== undefined, close, ...(migrations ? { migrations } : {}) };
   } catch (err) {
     await close();
-    throw err;
+    throw embedded ? err : connectionFailure(err, url);
   }
+}
+
+/**
+ * The first connection's failure in words: a wrong database or role is a configuration error
+ * (SANDBOX_013); a refused or unresolvable address names host and port and points at DATABASE_URL.
+ */
+export function connectionFailure(err: unknown, url: string): unknown {
+  if (err instanceof SandboxError) return err;
+  const config = databaseConfigError(err);
+  if (config) return config;
+  if (!isConnectionError(err)) return err;
+  let where = 'the configured address';
+  try {
+    const u = new URL(url);
+    where = `${u.hostname || 'localhost'}:${u.port || '5432'}`;
+  } catch {
+    // An unparsable URL was refused by config validation already.
+  }
+  const codes = errorCodes(err);
+  const why = codes.includes('ECONNREFUSED') ? 'the connection was refused' : codes.includes('ENOTFOUND') || codes.includes('EAI_AGAIN') ? 'the host name does not resolve' : 'it did not answer';
+  return new SandboxError(
+    ErrorCode.Unavailable,
+    `Cannot connect to PostgreSQL at ${where}: ${why}. Is PostgreSQL running there? DATABASE_URL may be wrong.`,
+    { host: where },
+    { cause: err },
+  );
 }

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { PrismaClient } from '../db/database.ts';
 import type { Logger } from '../logger.ts';
+import { ErrorCode, SandboxError } from '../sandbox/errors.ts';
 
 export interface HttpServerDeps {
   host: string;
@@ -67,7 +68,7 @@ export class HttpServer {
       });
     });
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      server.once('error', (err) => reject(listenError(err, this.deps.host, this.deps.port)));
       server.listen(this.deps.port, this.deps.host, () => {
         server.off('error', reject);
         resolve();
@@ -144,4 +145,19 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
   res.end(text);
+}
+
+/** A port we cannot bind is a configuration problem: one sentence naming HTTP_PORT/HTTP_HOST, no stack. */
+export function listenError(err: Error, host: string, port: number): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') {
+    return new SandboxError(ErrorCode.Config, `HTTP_PORT ${port} is already in use on ${host}: stop whatever listens there, or set HTTP_PORT to a free port (0 picks one).`, {}, { cause: err });
+  }
+  if (code === 'EACCES') {
+    return new SandboxError(ErrorCode.Config, `HTTP_PORT ${port} on ${host} needs privileges this process lacks: set HTTP_PORT to a port above 1023.`, {}, { cause: err });
+  }
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
+    return new SandboxError(ErrorCode.Config, `HTTP_HOST ${host} is not an address of this machine: set HTTP_HOST (default 127.0.0.1).`, {}, { cause: err });
+  }
+  return err;
 }

@@ -101,9 +101,28 @@ function jsonSafe(_key: string, value: unknown): unknown {
   return typeof value === 'bigint' ? value.toString() : value;
 }
 
+/**
+ * A database that refuses us for a reason only configuration can fix (no such database, no such
+ * role, wrong password) as a SANDBOX_013 saying what to change; undefined for anything else.
+ */
+export function databaseConfigError(err: unknown): SandboxError | undefined {
+  const codes = errorCodes(err);
+  const fix = (what: string): SandboxError => {
+    const text = errorText(err);
+    const said = text.split(' | ').find((m) => /database|role|password|authentication/i.test(m)) ?? text;
+    return new SandboxError(ErrorCode.Config, `Database configuration error: ${said.split('\n')[0]!.trim().slice(0, 200)}. ${what}`, {}, { cause: err });
+  };
+  if (codes.includes('3D000')) return fix('Create that database (for example: createdb <name>) or fix the database name at the end of DATABASE_URL.');
+  if (codes.includes('28000')) return fix('Create that role in PostgreSQL or fix the user name in DATABASE_URL (postgres://USER@host:port/database).');
+  if (codes.includes('28P01')) return fix('Fix the password in DATABASE_URL (postgres://user:PASSWORD@host:port/database).');
+  return undefined;
+}
+
 /** Turns anything thrown below the domain into a SandboxError users may see. */
 export function toSandboxError(err: unknown): SandboxError {
   if (err instanceof SandboxError) return err;
+  const config = databaseConfigError(err);
+  if (config) return config;
   if (isConnectionError(err)) {
     return new SandboxError(ErrorCode.Unavailable, 'The database is unavailable right now. Please try again in a moment.', {}, { cause: err });
   }

@@ -119,7 +119,7 @@ describe('other subcommands', () => {
     expect((await app.manager.getByName('extend-me'))!.expiresAt.getTime()).toBe(before);
 
     const ok = await run(guildId, ownerId, 'extend', { sandbox: 'extend-me', hours: 5 });
-    expect(ok).toMatch(/now expires <t:\d+:R>/);
+    expect(ok).toMatch(/now expires <t:\d+:f> \(<t:\d+:R>\)/);
     const after = (await app.manager.getByName('extend-me'))!.expiresAt.getTime();
     expect(after - before).toBeGreaterThanOrEqual(5 * 3_600_000 - 1000);
 

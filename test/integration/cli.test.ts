@@ -83,7 +83,7 @@ describe('sandbox CLI', () => {
       [['status', 'nope-not-here'], /^error SANDBOX_004: No sandbox named or with id "nope-not-here"\.$/],
       [['create', 'BAD NAME'], /^error SANDBOX_008: Invalid sandbox name/],
       [['create', 'ttl-zero', '--ttl', '0'], /^error SANDBOX_008: TTL must be at least 1 hour, got 0\.$/],
-      [['create', 'ttl-text', '--ttl', 'soon'], /^error SANDBOX_008: Expected a whole number, got "soon"\.$/],
+      [['create', 'ttl-text', '--ttl', 'soon'], /^error SANDBOX_008: option '--ttl <hours>' argument 'soon' is invalid\. Expected a whole number\./],
       [['extend', 'x-y-z', '--hours', '500'], /^error SANDBOX_008: Hours must be a whole number from 1 to 168/],
       [['register-guild', 'x-y-z', '1; rm -rf /'], /^error SANDBOX_008: Invalid guild id/],
       [['list', '--status', 'sideways'], /^error SANDBOX_008: Unknown status "sideways"/],
@@ -95,6 +95,66 @@ describe('sandbox CLI', () => {
       expect(r.err).not.toMatch(/\n\s+at /);
     }
     expect((await cli('frobnicate')).code).toBe(1);
+  });
+
+  it("commander's errors use the same one-line format with a code", async () => {
+    const typo = await cli('lst');
+    expect(typo.code).toBe(1);
+    expect(typo.out).toBe('');
+    expect(typo.err).toBe("error SANDBOX_008: unknown command 'lst' (did you mean list?). Run sandbox --help for usage.");
+    const missing = await cli('status');
+    expect(missing.err).toBe("error SANDBOX_008: missing required argument 'sandbox'. Run sandbox --help for usage.");
+    const unknownOption = await cli('list', '--colour');
+    expect(unknownOption.err).toMatch(/^error SANDBOX_008: unknown option '--colour'/);
+    expect(unknownOption.err.split('\n')).toHaveLength(1);
+  });
+
+  it('with --json, errors are JSON on stderr, commander errors included', async () => {
+    for (const args of [['lst', '--json'], ['status', 'nope-not-here', '--json'], ['create', 'x-y-z', '--ttl', 'abc', '--json']]) {
+      const r = await cli(...args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.out).toBe('');
+      const parsed = JSON.parse(r.err) as { error: { code: string; message: string } };
+      expect(Object.keys(parsed)).toEqual(['error']);
+      expect(Object.keys(parsed.error)).toEqual(['code', 'message']);
+    }
+    expect(JSON.parse((await cli('status', 'nope-not-here', '--json')).err).error).toEqual({
+      code: 'SANDBOX_004',
+      message: 'No sandbox named or with id "nope-not-here".',
+    });
+    expect(JSON.parse((await cli('create', 'x-y-z', '--ttl', 'abc', '--json')).err).error.message).toContain("'--ttl <hours>'");
+  });
+
+  it('--version prints the package version', async () => {
+    const r = await cli('--version');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^\d+\.\d+\.\d+/);
+    expect(r.err).toBe('');
+  });
+
+  it('does not validate HTTP_PORT, which only the bot uses', async () => {
+    process.env.HTTP_PORT = 'not-a-port';
+    try {
+      const r = await cli('list', '--json');
+      expect(r.err).toBe('');
+      expect(r.code).toBe(0);
+    } finally {
+      delete process.env.HTTP_PORT;
+    }
+  });
+
+  it('extend prints the new expiry; status of a destroyed sandbox says when it was destroyed', async () => {
+    const created = JSON.parse((await cli('create', 'out-put', '--ttl', '2', '--json')).out);
+    const extended = await cli('extend', 'out-put', '--hours', '3');
+    expect(extended.code).toBe(0);
+    const expiresAt = JSON.parse((await cli('status', 'out-put', '--json')).out).expiresAt;
+    expect(extended.out).toMatch(new RegExp(`^out-put now expires ${expiresAt.replace(/\./g, '\\.')} \\(in 4h \\d+m\\)\\.$`));
+
+    await cli('destroy', 'out-put', '--yes');
+    const status = await cli('status', created.id);
+    expect(status.code).toBe(0);
+    expect(status.out).toMatch(/^destroyed\s+\d{4}-\d\d-\d\dT[\d:.]+Z \(\d+m ago\)$/m);
+    expect(status.out).not.toMatch(/expires|unhealthy/);
   });
 
   it('env prints export lines that a real bash evaluates to exactly the values', async () => {

@@ -19,6 +19,6 @@ export interface CommandContext {
 export type CommandHandler = (ctx: CommandContext) => Promise<void>;
 
 /** The guild a command targets: the `guild_id` option, or the server it was run in. */
-export function targetGuild(ctx: CommandContext): string {
-  return ctx.interaction.options.getString('guild_id')?.trim() || ctx.interaction.guildId || '';
+export function targetGuild(ctx: CommandContext, guildIdOption: string | undefined): string {
+  return guildIdOption?.trim() || ctx.interaction.guildId || '';
 }

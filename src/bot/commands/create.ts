@@ -1,13 +1,15 @@
 import { inviteUrl } from '../invite.ts';
 import { noticeText, sandboxEmbed } from '../replies.ts';
 import type { CommandHandler } from './context.ts';
+import { readArgs } from './options.ts';
 
 /** `/sandbox create [name] [ttl_hours] [register_this_guild]` */
 export const create: CommandHandler = async (ctx) => {
   const { interaction, manager, actor } = ctx;
-  const name = interaction.options.getString('name') ?? undefined;
-  const ttlHours = interaction.options.getInteger('ttl_hours') ?? undefined;
-  const registerHere = interaction.options.getBoolean('register_this_guild') ?? true;
+  const args = readArgs(interaction, 'create');
+  const name = args.name;
+  const ttlHours = args.ttl_hours;
+  const registerHere = args.register_this_guild ?? true;
   const guildId = interaction.guildId;
   const result = await manager.create(
     { name: name?.trim(), ttlHours, guildIds: registerHere && guildId ? [guildId] : [] },

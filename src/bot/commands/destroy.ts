@@ -1,12 +1,13 @@
 import { ActionRowBuilder, ButtonBuilder, ButtonStyle } from 'discord.js';
 import { sandboxEmbed } from '../replies.ts';
 import type { CommandHandler } from './context.ts';
+import { readArgs } from './options.ts';
 
 /** `/sandbox destroy <sandbox>`: asks with Confirm/Cancel buttons, which only the invoker may press. */
 export const destroy: CommandHandler = async (ctx) => {
   const { interaction, manager, actor } = ctx;
   // Resolve (and check visibility) before asking, so nobody confirms something they cannot destroy.
-  const sandbox = await manager.resolveFor(interaction.options.getString('sandbox', true), actor);
+  const sandbox = await manager.resolveFor(readArgs(interaction, 'destroy').sandbox, actor);
   if (sandbox.status === 'destroyed') {
     await ctx.respond({ content: `**${sandbox.name}** is already destroyed.`, embeds: [sandboxEmbed(sandbox)] });
     return;

@@ -10,7 +10,7 @@ import { status } from './status.ts';
 import { unregisterGuild } from './unregister-guild.ts';
 
 /** Subcommand name → handler. Typed against the definition, so neither can drift. */
-export const handlers: Record<SubcommandName, CommandHandler> = {
+const handlerTable: Record<SubcommandName, CommandHandler> = {
   create,
   'register-guild': registerGuild,
   'unregister-guild': unregisterGuild,
@@ -20,3 +20,9 @@ export const handlers: Record<SubcommandName, CommandHandler> = {
   destroy,
   connect,
 };
+
+/** Own properties only, in a Map: a forged `constructor` or `toString` is no subcommand. */
+const handlers = new Map<string, CommandHandler>(Object.entries(handlerTable));
+
+/** The handler of a subcommand the definition declares, or undefined. */
+export const handlerFor = (subcommand: string): CommandHandler | undefined => handlers.get(subcommand);

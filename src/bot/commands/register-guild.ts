@@ -1,12 +1,14 @@
 import { inviteUrl } from '../invite.ts';
 import { sandboxEmbed } from '../replies.ts';
 import { targetGuild, type CommandHandler } from './context.ts';
+import { readArgs } from './options.ts';
 
 /** `/sandbox register-guild <sandbox> [guild_id]` */
 export const registerGuild: CommandHandler = async (ctx) => {
   const { interaction, manager, actor } = ctx;
-  const guildId = targetGuild(ctx);
-  const { sandbox, outcome } = await manager.registerGuild(interaction.options.getString('sandbox', true), guildId, actor);
+  const args = readArgs(interaction, 'register-guild');
+  const guildId = targetGuild(ctx, args.guild_id);
+  const { sandbox, outcome } = await manager.registerGuild(args.sandbox, guildId, actor);
   const content =
     outcome === 'mapped'
       ? `Server \`${guildId}\` is now registered to **${sandbox.name}**.`

@@ -1,28 +1,37 @@
 import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { startApp, type App, type AppOptions } from '../../../src/app.ts';
 import { loadConfig } from '../../../src/config.ts';
-import type { Logger } from '../../../src/logger.ts';
+import { createLogger, type Logger } from '../../../src/logger.ts';
 import { FakeDiscord, type CommandOptions, type InteractionHandle } from '../../fake-discord/index.ts';
 import { createTestDatabase, snowflake, type TestDatabase } from '../../support/db.ts';
 
-/** Log lines written by the bot, parsed, so tests can look for an error id. */
+/** Log lines written by the bot through the product's logger (with its redaction), raw and parsed. */
 export class LogCapture {
   readonly lines: Record<string, unknown>[] = [];
+  readonly raw: string[] = [];
   readonly logger: Logger;
 
   constructor() {
     const sink = new Writable({
       write: (chunk: Buffer, _enc, done) => {
-        for (const line of chunk.toString().split('\n')) if (line.trim()) this.lines.push(JSON.parse(line) as Record<string, unknown>);
+        for (const line of chunk.toString().split('\n')) {
+          if (!line.trim()) continue;
+          this.raw.push(line);
+          this.lines.push(JSON.parse(line) as Record<string, unknown>);
+        }
         done();
       },
     });
-    this.logger = pino({ level: 'info' }, sink);
+    this.logger = createLogger('info', sink);
   }
 
   find(predicate: (line: Record<string, unknown>) => boolean): Record<string, unknown> | undefined {
     return this.lines.find(predicate);
+  }
+
+  /** Log lines containing any of these secrets (should be none). */
+  leaking(secrets: readonly string[]): string[] {
+    return this.raw.filter((line) => secrets.some((secret) => line.includes(secret)));
   }
 }
 
@@ -59,6 +68,10 @@ export async function setupEnv(): Promise<Env> {
       for (const app of apps) await app.stop().catch(() => undefined);
       await fake.stop();
       await db.drop();
+      // Every e2e file checks that no interaction token or bot token reached a log line.
+      const secrets = [...fake.state.interactionsByToken.keys(), fake.token];
+      const leaks = logs.leaking(secrets);
+      if (leaks.length) throw new Error(`${leaks.length} log line(s) contain a token, e.g. ${leaks[0]!.slice(0, 300)}`);
     },
   };
 }
