@@ -127,8 +127,8 @@ BEGIN
     SET search_path = pg_catalog, %1$I, pg_temp
     AS $body$
       SELECT s.status::text FROM %1$I.sandboxes s
-      WHERE %1$I.is_sandbox_role_name(session_user::text)
-        AND s.id = substr(session_user::text, 9)::uuid
+      WHERE s.id = CASE WHEN %1$I.is_sandbox_role_name(session_user::text)
+                        THEN substr(session_user::text, 9)::uuid END
     $body$
   $def$, current_schema());
 END
