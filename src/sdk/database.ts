@@ -78,9 +78,6 @@ async function verify(pool: pg.Pool, s: ResolvedSettings): Promise<void> {
           : `production: schema ${s.schema} (PRODUCTION_SCHEMA) does not exist; the SDK never creates it.`,
       );
     }
-    if (info.path.length !== 1 || info.path[0] !== s.schema) {
-      throw new SandboxConnectError('SDK_CONFIG', `${s.label}: search_path is ${JSON.stringify(info.path)}, expected exactly ["${s.schema}"]`);
-    }
     const roleSandbox = sandboxIdFromIdentityName(info.user);
     if (roleSandbox !== undefined) {
       if (roleSandbox !== s.sandboxId) {
@@ -95,6 +92,10 @@ async function verify(pool: pg.Pool, s: ResolvedSettings): Promise<void> {
           `${s.label} is ${status ?? 'unknown to the control database'}, not running: a worker connects only to a running (or expired, not yet reclaimed) sandbox.`,
         );
       }
+    }
+    // current_schemas() omits a schema the user may not use, so this also proves USAGE.
+    if (info.path.length !== 1 || info.path[0] !== s.schema) {
+      throw new SandboxConnectError('SDK_CONFIG', `${s.label}: search_path is ${JSON.stringify(info.path)}, expected exactly ["${s.schema}"]`);
     }
   } catch (err) {
     if (err instanceof SandboxConnectError) throw err;
