@@ -117,37 +117,50 @@ export function createEvents(nc: NatsConnection, s: ResolvedSettings): SandboxEv
     };
   }
 
+  let current: AsyncGenerator<SandboxEvent, void, undefined> | undefined;
+
+  async function* iterate(): AsyncGenerator<SandboxEvent, void, undefined> {
+    if (active) throw new Error(`${s.label}: events are already being iterated; one loop per connection`);
+    active = true;
+    try {
+      await ensureConsumer();
+      if (stopped) return;
+      const js = jetstream(nc);
+      const consumer = await js.consumers.get(s.stream, s.consumer);
+      messages = await consumer.consume({ max_messages: Math.min(256, s.maxAckPending) });
+      for await (const m of messages) {
+        const ev = toEvent(m);
+        // Not a gateway dispatch (nothing the router publishes): drop it for good rather than loop on it.
+        if (!ev) {
+          m.term();
+          continue;
+        }
+        yield ev;
+        if (stopped) break;
+      }
+    } finally {
+      active = false;
+      current = undefined;
+      const m = messages;
+      messages = undefined;
+      // Not awaited: close() settles when the pull loop ends, which may wait on this very generator.
+      void m?.close().catch(() => undefined);
+    }
+  }
+
   return {
     stream: s.stream,
     consumer: s.consumer,
-    async *[Symbol.asyncIterator]() {
-      if (active) throw new Error(`${s.label}: events are already being iterated; one loop per connection`);
-      active = true;
-      try {
-        await ensureConsumer();
-        if (stopped) return;
-        const js = jetstream(nc);
-        const consumer = await js.consumers.get(s.stream, s.consumer);
-        messages = await consumer.consume({ max_messages: Math.min(256, s.maxAckPending) });
-        for await (const m of messages) {
-          const ev = toEvent(m);
-          // Not a gateway dispatch (nothing the router publishes): drop it for good rather than loop on it.
-          if (!ev) {
-            m.term();
-            continue;
-          }
-          yield ev;
-          if (stopped) break;
-        }
-      } finally {
-        active = false;
-        await messages?.close().catch(() => undefined);
-        messages = undefined;
-      }
+    [Symbol.asyncIterator]() {
+      current = iterate();
+      return current;
     },
     async stop() {
       stopped = true;
-      await messages?.close().catch(() => undefined);
+      void messages?.close().catch(() => undefined);
+      // A loop parked at `yield` (the worker stopped pulling) is ended here, running its cleanup.
+      const gen = current;
+      if (gen) await Promise.race([gen.return(undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
     },
   };
 }
