@@ -42,6 +42,10 @@ BEGIN
     EXECUTE format('CREATE ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS PASSWORD %L', r, p_password);
   END IF;
 
+  -- A non-superuser control role (CREATEROLE) needs the role's privileges for REASSIGN/DROP OWNED at teardown.
+  IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AND NOT pg_has_role(current_user, r, 'USAGE') THEN
+    EXECUTE format('GRANT %I TO %I', r, current_user);
+  END IF;
   EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), r);
   EXECUTE format('GRANT USAGE, CREATE ON SCHEMA %I TO %I', s, r);
   EXECUTE format('GRANT ALL ON ALL TABLES IN SCHEMA %I TO %I', s, r);
