@@ -103,7 +103,8 @@ export function createEvents(nc: NatsConnection, s: ResolvedSettings): SandboxEv
     }
     const type = m.headers?.get('Discord-Event') || (typeof body.t === 'string' ? body.t : '');
     if (!type) return undefined;
-    const guildHeader = m.headers?.get('Discord-Guild-Id');
+    const d = body.d as { guild_id?: unknown } | null | undefined;
+    const guildHeader = m.headers?.get('Discord-Guild-Id') || (d && typeof d === 'object' && typeof d.guild_id === 'string' ? d.guild_id : '');
     return {
       type,
       guildId: guildHeader ? guildHeader : undefined,
