@@ -4,6 +4,7 @@ import { DEFAULT_DATA_DIR, PROJECT_ROOT } from './paths.ts';
 import { ErrorCode, SandboxError } from './sandbox/errors.ts';
 import { isSnowflake } from './sandbox/validation.ts';
 import type { SandboxLimits } from './sandbox/types.ts';
+import { Secret } from './sandbox/credentials.ts';
 
 export interface Config {
   databaseUrl: string | undefined;
@@ -26,6 +27,15 @@ export interface Config {
   };
   /** Per-user limit on mutating slash commands (issue 8 item 6). */
   rateLimit: { perMinute: number; keyPrefix: string };
+  /** Enforced isolation (per-sandbox PostgreSQL role and Redis ACL user). */
+  isolation: IsolationConfig;
+}
+
+export interface IsolationConfig {
+  /** SANDBOX_ISOLATION: on by default with DATABASE_URL (a PostgreSQL server), off on the embedded database. */
+  enabled: boolean;
+  /** SANDBOX_CREDENTIAL_SECRET: required when enabled; never logged (Secret redacts itself). */
+  credentialSecret: Secret | undefined;
 }
 
 /** Loads `.env` from the project root (then the current directory) when present. Real env wins. */
@@ -108,10 +118,36 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { require
       perMinute: int('RATE_LIMIT_PER_MINUTE', 10, 1, 1_000_000),
       keyPrefix: str('RATE_LIMIT_KEY_PREFIX') ?? 'sandbox-bot:ratelimit:',
     },
+    isolation: { enabled: false, credentialSecret: undefined },
   };
+  config.isolation = isolationConfig(env, config.databaseUrl, problems);
   if (config.limits.defaultTtlHours > maxTtlHours) problems.push('SANDBOX_DEFAULT_TTL_HOURS must not exceed SANDBOX_MAX_TTL_HOURS');
   if (problems.length) {
     throw new SandboxError(ErrorCode.Config, `Invalid configuration: ${problems.join('; ')}`, { problems });
   }
   return config;
+}
+
+const ON = new Set(['on', 'true', '1', 'yes']);
+const OFF = new Set(['off', 'false', '0', 'no']);
+
+/** SANDBOX_ISOLATION and SANDBOX_CREDENTIAL_SECRET. The secret's value never appears in a problem message. */
+function isolationConfig(env: NodeJS.ProcessEnv, databaseUrl: string | undefined, problems: string[]): IsolationConfig {
+  const raw = env.SANDBOX_ISOLATION?.trim().toLowerCase();
+  let enabled = databaseUrl !== undefined;
+  if (raw) {
+    if (ON.has(raw)) enabled = true;
+    else if (OFF.has(raw)) enabled = false;
+    else problems.push('SANDBOX_ISOLATION must be on or off');
+  }
+  if (enabled && databaseUrl === undefined && raw && ON.has(raw)) {
+    problems.push('SANDBOX_ISOLATION=on needs DATABASE_URL: the embedded database has no login roles, so it cannot enforce isolation');
+  }
+  const secret = env.SANDBOX_CREDENTIAL_SECRET?.trim();
+  if (enabled && !secret) {
+    problems.push('SANDBOX_CREDENTIAL_SECRET is required when sandbox isolation is on (it is on with DATABASE_URL; set SANDBOX_ISOLATION=off to opt out): generate one with `openssl rand -hex 32`');
+  } else if (secret && secret.length < 32) {
+    problems.push('SANDBOX_CREDENTIAL_SECRET must be at least 32 characters');
+  }
+  return { enabled, credentialSecret: secret ? new Secret(secret) : undefined };
 }

@@ -18,6 +18,7 @@ beforeAll(async () => {
   db = await createTestDatabase();
   process.env.DATABASE_URL = db.url;
   process.env.SANDBOX_OPERATOR = 'ops';
+  process.env.SANDBOX_CREDENTIAL_SECRET ??= 'cli-test-secret-0123456789abcdef0123456789';
   delete process.env.DISCORD_TOKEN;
 });
 afterAll(async () => db?.drop());

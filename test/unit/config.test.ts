@@ -32,3 +32,30 @@ describe('configuration', () => {
     }
   });
 });
+
+describe('isolation configuration', () => {
+  const secret = 'a-credential-secret-of-enough-length-0123456789';
+
+  it('is on with DATABASE_URL and then requires the secret, naming the variable but never echoing a value', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'postgresql://h/db' })).toThrow(/SANDBOX_CREDENTIAL_SECRET is required/);
+    const c = loadConfig({ DATABASE_URL: 'postgresql://h/db', SANDBOX_CREDENTIAL_SECRET: secret });
+    expect(c.isolation.enabled).toBe(true);
+    expect(c.isolation.credentialSecret?.reveal()).toBe(secret);
+    expect(JSON.stringify(c)).not.toContain(secret);
+    expect(String(c.isolation.credentialSecret)).not.toContain(secret);
+    try {
+      loadConfig({ DATABASE_URL: 'postgresql://h/db', SANDBOX_CREDENTIAL_SECRET: 'short-secret-value' });
+      expect.unreachable();
+    } catch (e) {
+      expect((e as Error).message).toContain('at least 32 characters');
+      expect((e as Error).message).not.toContain('short-secret-value');
+    }
+  });
+
+  it('is off on the embedded database, and can be switched off explicitly', () => {
+    expect(loadConfig({}).isolation).toEqual({ enabled: false, credentialSecret: undefined });
+    expect(loadConfig({ DATABASE_URL: 'postgresql://h/db', SANDBOX_ISOLATION: 'off' }).isolation.enabled).toBe(false);
+    expect(() => loadConfig({ SANDBOX_ISOLATION: 'on', SANDBOX_CREDENTIAL_SECRET: secret })).toThrow(/needs DATABASE_URL/);
+    expect(() => loadConfig({ SANDBOX_ISOLATION: 'maybe' })).toThrow(/SANDBOX_ISOLATION must be on or off/);
+  });
+});
