@@ -4,6 +4,8 @@ import { runCli } from '../../src/cli/program.ts';
 
 async function cliWith(databaseUrl: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
   process.env.DATABASE_URL = databaseUrl;
+  // Isolation is on with a PostgreSQL server, and then the credential secret is required.
+  process.env.SANDBOX_CREDENTIAL_SECRET = 'test-secret-test-secret-test-secret-0123';
   const out: string[] = [];
   const err: string[] = [];
   const code = await runCli(args, { out: (t) => out.push(t), err: (t) => err.push(t) });
@@ -12,6 +14,7 @@ async function cliWith(databaseUrl: string, ...args: string[]): Promise<{ code: 
 
 afterEach(() => {
   delete process.env.DATABASE_URL;
+  delete process.env.SANDBOX_CREDENTIAL_SECRET;
 });
 
 describe('database connection errors', () => {

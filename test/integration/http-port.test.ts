@@ -26,7 +26,7 @@ it('says in one line that HTTP_PORT is in use, and exits 1', async () => {
       process.execPath,
       ['--import', 'tsx', 'src/main.ts'],
       {
-        env: { PATH: process.env.PATH, DISCORD_TOKEN: 'not-used-here', DATABASE_URL: db.url, HTTP_PORT: String(port), HTTP_HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
+        env: { PATH: process.env.PATH, DISCORD_TOKEN: 'not-used-here', DATABASE_URL: db.url, SANDBOX_CREDENTIAL_SECRET: 'test-secret-test-secret-test-secret-0123', HTTP_PORT: String(port), HTTP_HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
         timeout: 60_000,
       },
       (_err, _stdout, stderr) => resolve({ code: child.exitCode, stderr }),
