@@ -4,6 +4,7 @@ import { DEFAULT_DATA_DIR, PROJECT_ROOT } from './paths.ts';
 import { ErrorCode, SandboxError } from './sandbox/errors.ts';
 import { isSnowflake } from './sandbox/validation.ts';
 import type { SandboxLimits } from './sandbox/types.ts';
+import { parseRoutingConfig, type RoutingConfig } from './routing/config.ts';
 
 export interface Config {
   databaseUrl: string | undefined;
@@ -24,6 +25,8 @@ export interface Config {
     warnBeforeMs: number;
     stuckAfterMs: number;
   };
+  /** Event routing (NATS); off when routing.natsUrl is undefined. */
+  routing: RoutingConfig;
 }
 
 /** Loads `.env` from the project root (then the current directory) when present. Real env wins. */
@@ -101,6 +104,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { require
       warnBeforeMs: int('EXPIRY_WARNING_MINUTES', 60, 0, 10_080) * 60_000,
       stuckAfterMs: int('STUCK_THRESHOLD_MINUTES', 10, 1, 1440) * 60_000,
     },
+    routing: parseRoutingConfig(env, problems),
   };
   if (config.limits.defaultTtlHours > maxTtlHours) problems.push('SANDBOX_DEFAULT_TTL_HOURS must not exceed SANDBOX_MAX_TTL_HOURS');
   if (problems.length) {
