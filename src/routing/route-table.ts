@@ -178,7 +178,7 @@ export class RouteTable {
   }
 
   private async connectListener(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.opts.connectionString ?? connectionStringOf(this.opts.pool) });
+    const client = new pg.Client({ connectionString: this.opts.connectionString ?? connectionStringOf(this.opts.pool), application_name: 'sandbox-route-feed' });
     client.on('error', (err) => {
       this.warn(err, 'route feed connection lost');
       this.onListenerLost(client);
