@@ -107,10 +107,10 @@ describe('sandbox route (external ingest)', () => {
     expect(await count(ingestStream)).toBe(0); // all acked
     expect(a.external.counts.received + b.external.counts.received).toBeGreaterThanOrEqual(total);
     // Output ids: the input's Nats-Msg-Id when it had one, else <stream>:<seq>.
-    const firstSandbox = await jsm.streams.getMessage(sandboxStream, { seq: 1 });
+    const firstSandbox = (await jsm.streams.getMessage(sandboxStream, { seq: 1 }))!;
     expect(firstSandbox.header.get('Nats-Msg-Id')).toMatch(new RegExp(`^(ext-${tag}-\\d+|${ingestStream}:\\d+)$`));
     const ids = new Set<string>();
-    for (let seq = 1; seq <= 30; seq++) ids.add((await jsm.streams.getMessage(sandboxStream, { seq })).header.get('Nats-Msg-Id'));
+    for (let seq = 1; seq <= 30; seq++) ids.add(((await jsm.streams.getMessage(sandboxStream, { seq })))!.header.get('Nats-Msg-Id'));
     expect([...ids].some((id) => id.startsWith(`ext-${tag}-`))).toBe(true);
     expect([...ids].some((id) => id.startsWith(`${ingestStream}:`))).toBe(true);
   });

@@ -85,7 +85,7 @@ describe('routing and publishing', () => {
     expect(await count(stream)).toBe(3);
     expect(await count(production)).toBe(prodBefore + 2);
 
-    const first = await jsm.streams.getMessage(stream, { seq: 1 });
+    const first = (await jsm.streams.getMessage(stream, { seq: 1 }))!;
     expect(first.subject).toBe(`sandbox.${sandbox}.events.MESSAGE_CREATE`);
     expect(first.header.get('Nats-Msg-Id')).toBe(`0:${tag}a:1`);
     expect(first.header.get('Discord-Guild-Id')).toBe(mapped);
@@ -93,10 +93,10 @@ describe('routing and publishing', () => {
     expect(first.header.get('Sandbox-Id')).toBe(sandbox);
     expect(Number(first.header.get('Sandbox-Route-Version'))).toBe(routes.version);
     expect(first.json<GatewayDispatch>()).toMatchObject({ op: 0, t: 'MESSAGE_CREATE', s: 1, d: { guild_id: mapped, content: 'hello 1' } });
-    const third = await jsm.streams.getMessage(stream, { seq: 3 });
+    const third = (await jsm.streams.getMessage(stream, { seq: 3 }))!;
     expect(third.subject).toBe(`sandbox.${sandbox}.events.GUILD_UPDATE`);
 
-    const prod = await jsm.streams.getMessage(production, { last_by_subj: `${prefix}.MESSAGE_CREATE` });
+    const prod = (await jsm.streams.getMessage(production, { last_by_subj: `${prefix}.MESSAGE_CREATE` }))!;
     expect(prod.header.get('Discord-Guild-Id')).toBe(unmapped);
     expect(prod.header.has('Sandbox-Id')).toBe(false);
     expect(publisher.counts.stored).toBe(5);
@@ -174,7 +174,7 @@ describe('routing and publishing', () => {
     await waitFor(() => !publisher.degraded && publisher.pending === 0, 'publishing to resume', 15_000, 50);
     expect(await count(production)).toBe(prodBefore + 21);
     // The newest 20 survived: seq 31..50.
-    const last = await jsm.streams.getMessage(production, { last_by_subj: `${prefix}.MESSAGE_CREATE` });
+    const last = (await jsm.streams.getMessage(production, { last_by_subj: `${prefix}.MESSAGE_CREATE` }))!;
     expect(last.header.get('Nats-Msg-Id')).toBe(`0:${tag}down:50`);
     expect(degraded).toEqual([true, false]);
     expect(publisher.counts.dropped).toEqual({ buffer_full: 30 });
