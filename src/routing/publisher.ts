@@ -27,7 +27,8 @@ export interface PublisherObserver {
 }
 
 export interface PublisherOptions {
-  nc: NatsConnection;
+  /** A connection, or one still being made (events buffer until it is, and the publisher reports degraded). */
+  nc: NatsConnection | Promise<NatsConnection>;
   js?: JetStreamClient;
   logger: Logger;
   /** Publishes awaiting their ack at once (default 512). */
@@ -58,7 +59,8 @@ const OVERHEAD = 512;
  * stream answers is dropped as `no_stream`, never redirected.
  */
 export class EventPublisher {
-  private readonly js: JetStreamClient;
+  private nc: NatsConnection | undefined;
+  private js: JetStreamClient | undefined;
   private readonly log: Logger;
   private queue: OutboundEvent[] = [];
   private head = 0;
@@ -83,7 +85,6 @@ export class EventPublisher {
   readonly counts = { stored: 0, duplicate: 0, dropped: {} as Partial<Record<DropReason, number>> };
 
   constructor(private readonly opts: PublisherOptions) {
-    this.js = opts.js ?? jetstream(opts.nc);
     this.log = opts.logger.child({ component: 'event-publisher' });
     this.maxInFlight = opts.maxInFlight ?? 512;
     this.maxMessages = opts.bufferMessages ?? 10_000;
@@ -91,7 +92,26 @@ export class EventPublisher {
     this.timeout = opts.publishTimeoutMs ?? 5000;
     this.retryDelay = opts.retryDelayMs ?? 500;
     this.warnInterval = opts.warnIntervalMs ?? 10_000;
-    void this.watchStatus();
+    if (opts.nc instanceof Promise) {
+      this.connected = false;
+      this.wasDegraded = true;
+      opts.nc.then(
+        (nc) => this.attach(nc),
+        (err: unknown) => this.log.error({ err: { message: (err as Error)?.message } }, 'NATS connection failed for good'),
+      );
+    } else {
+      this.attach(opts.nc);
+    }
+  }
+
+  private attach(nc: NatsConnection): void {
+    if (this.closed) return;
+    this.nc = nc;
+    this.js = this.opts.js ?? jetstream(nc);
+    this.connected = !nc.isClosed();
+    this.reportDegraded();
+    void this.watchStatus(nc);
+    this.pump();
   }
 
   /** True while NATS is away or publishes fail: /readyz says `events: degraded`. */
@@ -111,7 +131,7 @@ export class EventPublisher {
   /** Queues an event; never blocks, never throws. */
   submit(ev: OutboundEvent): void {
     if (this.closed) return this.drop(ev, 'shutdown');
-    const maxPayload = this.opts.nc.info?.max_payload ?? 1024 * 1024;
+    const maxPayload = this.nc?.info?.max_payload ?? 1024 * 1024;
     if (ev.data.length + ev.subject.length + OVERHEAD > maxPayload) return this.drop(ev, 'too_large');
     this.queue.push(ev);
     this.bytes += ev.data.length;
@@ -176,12 +196,12 @@ export class EventPublisher {
   }
 
   private pump(): void {
-    if (!this.connected || this.closed) return;
+    if (!this.connected || this.closed || !this.js) return;
     if (this.pausedUntil > Date.now()) return;
     while (this.inFlight < this.maxInFlight && this.buffered > 0) {
       const ev = this.shift()!;
       this.inFlight++;
-      this.js.publish(ev.subject, ev.data, { msgID: ev.msgId, headers: ev.headers, timeout: this.timeout }).then(
+      this.js!.publish(ev.subject, ev.data, { msgID: ev.msgId, headers: ev.headers, timeout: this.timeout }).then(
         (ack) => this.acked(ev, ack),
         (err: unknown) => this.failed(ev, err),
       );
@@ -246,9 +266,9 @@ export class EventPublisher {
     if (!d) this.log.info({ buffered: this.buffered }, 'event publishing resumed');
   }
 
-  private async watchStatus(): Promise<void> {
+  private async watchStatus(nc: NatsConnection): Promise<void> {
     try {
-      for await (const s of this.opts.nc.status()) {
+      for await (const s of nc.status()) {
         if (s.type === 'disconnect') {
           this.connected = false;
           this.reportDegraded();
