@@ -4,6 +4,8 @@ import { jetstream, type JetStreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/logger.ts';
 import { SandboxStreams, ensureProductionStream } from '../../src/routing/streams.ts';
+import { tailStream } from '../../src/routing/tail.ts';
+import { headers } from '@nats-io/transport-node';
 import { deleteStreams, jetstreamManager, natsConnect, testTag } from './support/routing.ts';
 
 let nc: NatsConnection;
@@ -95,5 +97,29 @@ describe('production stream', () => {
     await ensureProductionStream(jsm, name, `t${tag}.events`, silentLogger());
     const info = await jsm.streams.info(name);
     expect(info.config.subjects).toEqual([`t${tag}.events.>`]);
+  });
+});
+
+describe('sandbox events (tail)', () => {
+  it('prints one JSON line per stored event and stops at the last one without --follow', async () => {
+    const name = `TAIL_${tag}`;
+    made.push(name);
+    await jsm.streams.add({ name, subjects: [`tail${tag}.>`] });
+    const js = jetstream(nc);
+    for (let s = 1; s <= 3; s++) {
+      const h = headers();
+      h.set('Discord-Event', 'MESSAGE_CREATE');
+      h.set('Discord-Guild-Id', '123456789012345678');
+      await js.publish(`tail${tag}.MESSAGE_CREATE`, JSON.stringify({ op: 0, t: 'MESSAGE_CREATE', s, d: { content: `m${s}` } }), { headers: h, msgID: `0:x:${s}` });
+    }
+    const lines: string[] = [];
+    const n = await tailStream({ nc, stream: name, follow: false, out: (l) => lines.push(l) });
+    expect(n).toBe(3);
+    const parsed = lines.map((l) => JSON.parse(l));
+    expect(parsed.map((p) => [p.seq, p.event, p.guildId, p.msgId, p.dispatch.d.content])).toEqual([
+      [1, 'MESSAGE_CREATE', '123456789012345678', '0:x:1', 'm1'],
+      [2, 'MESSAGE_CREATE', '123456789012345678', '0:x:2', 'm2'],
+      [3, 'MESSAGE_CREATE', '123456789012345678', '0:x:3', 'm3'],
+    ]);
   });
 });
