@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Client } from 'discord.js';
 import type { Logger } from '../logger.ts';
@@ -26,6 +27,8 @@ export function isOwnInteraction(d: unknown): boolean {
 export function attachIngest(client: Client, router: EventRouter, logger: Logger): () => void {
   const log = logger.child({ component: 'ingest' });
   let warnedNoSession = false;
+  // Without a session id, ids must still never collide with another process's (the stream would drop them as repeats).
+  const noSession = `nosession-${randomUUID()}`;
   const onRaw = (packet: GatewayDispatch, shardId: number): void => {
     try {
       if (packet.op !== 0 || typeof packet.t !== 'string' || typeof packet.s !== 'number') return;
@@ -36,9 +39,9 @@ export function attachIngest(client: Client, router: EventRouter, logger: Logger
       const session = shard?.sessionInfo?.sessionId;
       if (!session && !warnedNoSession) {
         warnedNoSession = true;
-        log.warn({ shardId, t: packet.t }, 'dispatch before the session is known; its message id uses "nosession"');
+        log.warn({ shardId, t: packet.t }, 'dispatch before the session is known; its message id uses a per-process placeholder');
       }
-      router.route(packet, { msgId: gatewayMsgId(shardId, session ?? 'nosession', packet.s), receivedAt });
+      router.route(packet, { msgId: gatewayMsgId(shardId, session ?? noSession, packet.s), receivedAt });
     } catch (err) {
       log.error({ err: { message: (err as Error).message }, t: packet?.t }, 'routing a dispatch failed');
     }

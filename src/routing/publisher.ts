@@ -4,7 +4,7 @@ import { jetstream, type JetStreamClient, type PubAck } from '@nats-io/jetstream
 import type { Logger } from '../logger.ts';
 
 export type Destination = 'sandbox' | 'production';
-export type DropReason = 'buffer_full' | 'too_large' | 'no_stream' | 'already_routed' | 'invalid_event' | 'shutdown';
+export type DropReason = 'buffer_full' | 'too_large' | 'no_stream' | 'already_routed' | 'invalid_event' | 'rejected' | 'shutdown';
 export type PublishOutcome = 'stored' | 'duplicate' | DropReason;
 
 export interface OutboundEvent {
@@ -235,7 +235,7 @@ export class EventPublisher {
     if (name === 'JetStreamApiError' || name === 'JetStreamError') {
       // The stream refused this message for good (e.g. a limit): retrying would not help.
       this.log.debug({ err: { message: (err as Error).message }, subject: ev.subject }, 'publish refused');
-      this.drop(ev, 'no_stream');
+      this.drop(ev, 'rejected');
       this.pump();
       return;
     }
