@@ -196,6 +196,7 @@ export class EventPublisher {
   }
 
   private pump(): void {
+    if (this.pending === 0) return this.notifyIdle();
     if (!this.connected || this.closed || !this.js) return;
     if (this.pausedUntil > Date.now()) return;
     while (this.inFlight < this.maxInFlight && this.buffered > 0) {
@@ -206,7 +207,6 @@ export class EventPublisher {
         (err: unknown) => this.failed(ev, err),
       );
     }
-    if (this.pending === 0) this.notifyIdle();
   }
 
   private acked(ev: OutboundEvent, ack: PubAck): void {

@@ -47,6 +47,7 @@ export class RouteTable {
   private map = new Map<string, string>();
   private ver = 0;
   private chain: Promise<void> = Promise.resolve();
+  private queuedCatchUp: Promise<void> | undefined;
   private listener: pg.Client | undefined;
   private timers: NodeJS.Timeout[] = [];
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -108,7 +109,14 @@ export class RouteTable {
 
   /** Applies every committed change newer than this table's version now (a process's own change, or a notice). */
   catchUp(): Promise<void> {
-    return this.serial(() => this.applyChanges());
+    // A burst of notices costs one read: a catch-up queued but not yet started covers every later request too.
+    if (this.queuedCatchUp) return this.queuedCatchUp;
+    const p = this.serial(() => {
+      this.queuedCatchUp = undefined;
+      return this.applyChanges();
+    });
+    this.queuedCatchUp = p;
+    return p;
   }
 
   /** Reloads the whole table (applied only when not older than what is held). */
