@@ -2,7 +2,9 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/logger.ts';
 import { RouteTable } from '../../src/routing/route-table.ts';
-import { createTestDatabase, snowflake, type TestDatabase } from '../support/db.ts';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { botJoined, createTestDatabase, makeManager, snowflake, type TestDatabase } from '../support/db.ts';
 import { insertSandbox, mapGuild, unmapGuild, waitFor } from './support/routing.ts';
 
 let db: TestDatabase;
@@ -222,5 +224,24 @@ describe('RouteTable', () => {
     await mapGuild(db, g, s);
     await waitFor(() => t.lookup(g) === s, 'the periodic reload', 3000);
     expect(events.reloads).toContain('periodic');
+  });
+
+  it('a mapping made by the CLI in another process reaches the table as it commits', async () => {
+    const { t } = table({ reloadIntervalMs: 3_600_000 });
+    await t.start();
+    const manager = makeManager(db);
+    const name = `cli-${snowflake().slice(0, 8)}`;
+    const created = await manager.create({ name, owner: 'cli:other' }, { kind: 'operator', name: 'test' });
+    const guild = snowflake();
+    await botJoined(db, guild);
+    const env = { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent' };
+    delete env.NATS_URL;
+    const { stdout } = await promisify(execFile)('node', ['bin/sandbox.js', 'register-guild', name, guild], { env });
+    expect(stdout).toContain('now mapped');
+    const exited = Date.now();
+    await waitFor(() => t.lookup(guild) === created.sandbox.id, 'the CLI’s mapping', 2000, 1);
+    expect(Date.now() - exited).toBeLessThan(500);
+    await promisify(execFile)('node', ['bin/sandbox.js', 'unregister-guild', name, guild], { env });
+    await waitFor(() => t.lookup(guild) === undefined, 'the CLI’s unmapping', 2000, 1);
   });
 });
