@@ -82,7 +82,8 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     await table.start();
     const loadMs = performance.now() - t0;
-    const rate = lookupRate(table, guilds);
+    lookupRate(table, guilds); // warm-up: the JIT and the strings' cached hashes
+    const rate = Math.max(lookupRate(table, guilds), lookupRate(table, guilds));
     const sandbox = table.lookup(guilds[0]!)!;
     log('invalidation lag');
     const lag = summarize(await invalidationLag(db, table, sandbox));
