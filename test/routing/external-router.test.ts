@@ -8,6 +8,7 @@ import { EventPublisher } from '../../src/routing/publisher.ts';
 import { RouteTable } from '../../src/routing/route-table.ts';
 import { EventRouter } from '../../src/routing/router.ts';
 import { SandboxStreams, ensureProductionStream } from '../../src/routing/streams.ts';
+import { TcpProxy } from '../fault/support/tcp-proxy.ts';
 import { createTestDatabase, snowflake, type TestDatabase } from '../support/db.ts';
 import { deleteStreams, insertSandbox, jetstreamManager, mapGuild, natsConnect, testTag, waitFor } from './support/routing.ts';
 
@@ -20,7 +21,7 @@ let db: TestDatabase;
 let nc: NatsConnection;
 let jsm: JetStreamManager;
 let routes: RouteTable;
-const made: string[] = [production, ingestStream];
+const made: string[] = [production, ingestStream, `INGEST2_${tag}`];
 const stops: Array<() => Promise<unknown>> = [];
 
 async function count(stream: string): Promise<number> {
@@ -128,5 +129,40 @@ describe('sandbox route (external ingest)', () => {
     expect(await count(ingestStream)).toBe(0);
     expect(publisher.counts.dropped).toEqual({ already_routed: 1 });
     expect(external.counts.received).toBe(1); // received once, not redelivered
+  });
+
+  it('acks an input only once its output is stored: with the output side cut, inputs stay in the ingest stream', async () => {
+    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: 4222 });
+    const out = await natsConnect(`nats://127.0.0.1:${proxy.port}`);
+    try {
+      const publisher = new EventPublisher({ nc: out, logger: silentLogger(), publishTimeoutMs: 1000, retryDelayMs: 100 });
+      const router = new EventRouter({ routes, publisher, prefix });
+      const external = new ExternalRouter({
+        nc, logger: silentLogger(), router, publisher, prefix,
+        ingestSubject: `t${tag}.ingest2.>`, ingestStream: `INGEST2_${tag}`, durable: `router2-${tag}`,
+      });
+      stops.push(() => external.stop());
+      await external.start();
+      await proxy.down('reset');
+      await waitFor(() => publisher.degraded, 'the output side to be down');
+      const prodBefore = await count(production);
+      const js = jetstream(nc);
+      for (let i = 0; i < 20; i++) {
+        await js.publish(`t${tag}.ingest2.0`, JSON.stringify({ op: 0, t: 'MESSAGE_CREATE', s: i, d: { guild_id: snowflake() } }));
+      }
+      await waitFor(() => external.counts.received === 20, 'the inputs to be pulled');
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(await count(`INGEST2_${tag}`)).toBe(20); // pulled, not acked
+      expect(await count(production)).toBe(prodBefore);
+      await proxy.up();
+      await waitFor(async () => (await count(`INGEST2_${tag}`)) === 0, 'inputs acked after their outputs were stored', 15_000, 100);
+      expect(await count(production)).toBe(prodBefore + 20);
+      expect(external.counts.acked).toBe(20);
+      await external.stop();
+      await publisher.close();
+    } finally {
+      await out.close().catch(() => undefined);
+      await proxy.close();
+    }
   });
 });
