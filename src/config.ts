@@ -5,6 +5,7 @@ import { ErrorCode, SandboxError } from './sandbox/errors.ts';
 import { isSnowflake } from './sandbox/validation.ts';
 import type { SandboxLimits } from './sandbox/types.ts';
 import { Secret } from './sandbox/credentials.ts';
+import { parseRoutingConfig, type RoutingConfig } from './routing/config.ts';
 
 export interface Config {
   databaseUrl: string | undefined;
@@ -25,6 +26,8 @@ export interface Config {
     warnBeforeMs: number;
     stuckAfterMs: number;
   };
+  /** Event routing (NATS); off when routing.natsUrl is undefined. */
+  routing: RoutingConfig;
   /** Per-user limit on mutating slash commands (issue 8 item 6). */
   rateLimit: { perMinute: number; keyPrefix: string };
   /** Enforced isolation (per-sandbox PostgreSQL role and Redis ACL user). */
@@ -119,6 +122,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { require
       keyPrefix: str('RATE_LIMIT_KEY_PREFIX') ?? 'sandbox-bot:ratelimit:',
     },
     isolation: { enabled: false, credentialSecret: undefined },
+    routing: parseRoutingConfig(env, problems),
   };
   config.isolation = isolationConfig(env, config.databaseUrl, problems);
   if (config.limits.defaultTtlHours > maxTtlHours) problems.push('SANDBOX_DEFAULT_TTL_HOURS must not exceed SANDBOX_MAX_TTL_HOURS');

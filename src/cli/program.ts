@@ -250,6 +250,31 @@ export function buildProgram(
       })(),
     );
 
+  // --- event routing (NATS) ---
+  program
+    .command('route')
+    .description('run the external router: raw dispatches from ROUTER_INGEST_SUBJECT to sandbox and production subjects')
+    .action(() =>
+      run(async (ctx) => {
+        const { runRouteCommand } = await import('../routing/commands.ts');
+        await runRouteCommand(ctx, io.out);
+      })(),
+    );
+
+  program
+    .command('events')
+    .description("print a sandbox's stored events (or production's), one JSON line each")
+    .argument('[sandbox]', 'name or id')
+    .option('--follow', 'keep printing new events')
+    .option('--production', 'read the production stream instead')
+    .action((ref: string | undefined, o: { follow?: boolean; production?: boolean }) =>
+      run(async (ctx) => {
+        const { runEventsCommand } = await import('../routing/commands.ts');
+        await runEventsCommand(ctx, ref, o, io.out);
+      })(),
+    );
+  // --- end event routing ---
+
   return { program, exitCode: () => exitCode };
 }
 

@@ -27,6 +27,15 @@ export async function handleControl(fake: FakeDiscord, req: IncomingMessage, url
       const responses = await handle.settled({ timeoutMs: 5000 }).catch(() => handle.responses);
       return ok({ id: handle.id, deferred: handle.deferred, ephemeral: handle.ephemeral, responses, message: handle.message ?? null });
     }
+    case 'POST events': {
+      if (!isRecord(body) || typeof body.t !== 'string') return apiError(400, 0, 't (the dispatch type) and d are required');
+      return ok({ sessions: fake.dispatchEvent(body.t, body.d ?? {}) });
+    }
+    case 'POST resume': {
+      const replay = isRecord(body) && typeof body.replay === 'number' ? body.replay : 0;
+      fake.forceResume(replay);
+      return ok({ replay });
+    }
     case 'GET state':
       return ok(snapshot(fake));
     default:

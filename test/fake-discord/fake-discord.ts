@@ -167,6 +167,24 @@ export class FakeDiscord {
   // --- guilds and members --------------------------------------------------------------------
 
   /** Adds a guild with the bot in it; a connected client gets GUILD_CREATE (`guildCreate`). */
+  /**
+   * Sends any gateway dispatch (MESSAGE_CREATE, GUILD_MEMBER_ADD, INTERACTION_CREATE, ...) to every session with the
+   * next sequence number; with `intent`, only to sessions that identified with it. Returns how many sessions got it.
+   */
+  dispatchEvent(t: string, d: unknown, options: { intent?: GatewayIntentBits } = {}): number {
+    return this.gateway.dispatch(t, d, options);
+  }
+
+  /** Makes the client resume and replays its last `replay` events again after the RESUME (then RESUMED). */
+  forceResume(replay = 0): void {
+    this.gateway.forceResume(replay);
+  }
+
+  /** RESUMEs accepted so far. */
+  get resumes(): number {
+    return this.gateway.resumes;
+  }
+
   addGuild(input: GuildInput): string {
     const guild = this.state.addGuild(input);
     this.gateway.dispatch('GUILD_CREATE', guildCreatePayload(this.state, guild));

@@ -61,6 +61,10 @@ export class Gateway {
   private readonly wss = new WebSocketServer({ noServer: true });
   private readonly sessions = new Map<string, Session>();
   private readonly identifyWaiters = new Set<() => void>();
+  /** Extra already-seen events the next RESUME replays (as Discord does for a client resuming from an older seq). */
+  private replayOnResume = 0;
+  /** How many RESUMEs were accepted. */
+  resumes = 0;
 
   constructor(
     private readonly host: GatewayHost,
@@ -86,6 +90,15 @@ export class Gateway {
     if (options.latestOnly) targets = targets.slice(-1);
     for (const session of targets) this.send(session, t, d);
     return targets.length;
+  }
+
+  /**
+   * Makes connected clients resume (op 7) and replays, besides what they missed, their last `replay` events again
+   * (same `s`), as a gateway does for a client resuming from a seq older than what it processed.
+   */
+  forceResume(replay = 0): void {
+    this.replayOnResume = replay;
+    this.requestReconnect();
   }
 
   /** Tells connected clients to reconnect and resume (op 7). */
@@ -185,7 +198,9 @@ export class Gateway {
     }
     if (session.socket && session.socket !== socket) session.socket.terminate();
     session.socket = socket;
-    const since = typeof data.seq === 'number' ? data.seq : 0;
+    const since = (typeof data.seq === 'number' ? data.seq : 0) - this.replayOnResume;
+    this.replayOnResume = 0;
+    this.resumes++;
     for (const event of session.history) if (event.s > since) socket.send(JSON.stringify(event));
     this.send(session, 'RESUMED', {});
     for (const check of [...this.identifyWaiters]) check();

@@ -62,7 +62,8 @@ describe('migrator', () => {
     ]);
     const fns = await p.query(`SELECT proname FROM pg_proc WHERE proname LIKE '%sandbox%' ORDER BY 1`);
     expect(fns.rows.map((f) => f.proname)).toEqual([
-      'create_sandbox_schema', 'drop_sandbox_schema', 'get_sandbox_schema_stats', 'is_sandbox_schema_name', 'sandbox_schema_exists', 'sandbox_schema_name',
+      'create_sandbox_schema', 'drop_sandbox_schema', 'get_sandbox_schema_stats', 'is_sandbox_schema_name', 'prune_sandbox_route_changes',
+      'sandbox_route_feed', 'sandbox_route_record', 'sandbox_schema_exists', 'sandbox_schema_name',
     ]);
   });
 

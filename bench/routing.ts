@@ -1,0 +1,153 @@
+/**
+ * `npx tsx bench/routing.ts`: the data plane's figures on their own (to be folded into `npm run bench`): route table
+ * lookups with 50,000 mappings, invalidation lag to another connection, and router+publisher throughput and latency
+ * against a bare asynchronous js.publish floor. Uses its own database (dropped afterwards) and its own streams.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { connect } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, type PubAck } from '@nats-io/jetstream';
+import { silentLogger } from '../src/logger.ts';
+import { EventPublisher } from '../src/routing/publisher.ts';
+import { RouteTable } from '../src/routing/route-table.ts';
+import { EventRouter } from '../src/routing/router.ts';
+import { ensureProductionStream } from '../src/routing/streams.ts';
+import { createBenchDatabase, type BenchDatabase } from './database.ts';
+import { num, ratio, summarize, times } from './stats.ts';
+
+const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+const MAPPINGS = 50_000;
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
+const WINDOW = 512;
+const log = (s: string) => process.stderr.write(`[bench routing] ${s}\n`);
+
+async function seed(db: BenchDatabase): Promise<string[]> {
+  const sandboxes: string[] = [];
+  for (let i = 0; i < 100; i++) sandboxes.push(randomUUID());
+  await db.pool.query(
+    `INSERT INTO sandboxes (id, name, owner, status, schema_name, expires_at)
+     SELECT id, 'bench-' || substr(md5(id::text), 1, 12), 'cli:bench', 'running', 'sandbox_' || replace(id::text, '-', ''), now() + interval '1 day'
+       FROM unnest($1::uuid[]) AS id`,
+    [sandboxes],
+  );
+  const guilds: string[] = [];
+  for (let i = 0; i < MAPPINGS; i++) guilds.push(String(100_000_000_000_000_000n + BigInt(i)));
+  for (let i = 0; i < MAPPINGS; i += 10_000) {
+    const batch = guilds.slice(i, i + 10_000);
+    await db.pool.query(
+      `INSERT INTO sandbox_guild_mapping (guild_id, sandbox_id) SELECT g, ($2::uuid[])[1 + (n % 100)] FROM unnest($1::text[]) WITH ORDINALITY AS t(g, n)`,
+      [batch, sandboxes],
+    );
+  }
+  return guilds;
+}
+
+function lookupRate(table: RouteTable, guilds: string[]): number {
+  let hits = 0;
+  const rounds = 40;
+  const t0 = performance.now();
+  for (let r = 0; r < rounds; r++) for (let i = 0; i < guilds.length; i++) if (table.lookup(guilds[i]!) !== undefined) hits++;
+  const secs = (performance.now() - t0) / 1000;
+  if (hits !== rounds * guilds.length) throw new Error('lookups missed');
+  return (rounds * guilds.length) / secs;
+}
+
+async function invalidationLag(db: BenchDatabase, table: RouteTable, sandbox: string, samples = 200): Promise<number[]> {
+  const lags: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const guild = String(200_000_000_000_000_000n + BigInt(i));
+    const t0 = performance.now();
+    await db.pool.query('INSERT INTO sandbox_guild_mapping (guild_id, sandbox_id) VALUES ($1, $2)', [guild, sandbox]);
+    const committed = performance.now();
+    while (table.lookup(guild) !== sandbox) await new Promise((r) => setImmediate(r));
+    lags.push(performance.now() - committed);
+    void t0;
+  }
+  return lags;
+}
+
+async function main(): Promise<void> {
+  let drop: (() => Promise<void>) | undefined;
+  const db = await createBenchDatabase(ADMIN_URL, (d) => (drop = d));
+  const nc = await connect({ servers: NATS_URL, waitOnFirstConnect: true });
+  const jsm = await jetstreamManager(nc);
+  const tag = randomBytes(4).toString('hex');
+  const prefix = `bench${tag}.events`;
+  const stream = `BENCH_EVENTS_${tag}`;
+  try {
+    log(`seeding ${MAPPINGS} mappings`);
+    const guilds = await seed(db);
+    const table = new RouteTable({ pool: db.pool, connectionString: db.url, logger: silentLogger(), reloadIntervalMs: 3_600_000 });
+    const t0 = performance.now();
+    await table.start();
+    const loadMs = performance.now() - t0;
+    lookupRate(table, guilds); // warm-up: the JIT and the strings' cached hashes
+    const rate = Math.max(lookupRate(table, guilds), lookupRate(table, guilds));
+    const sandbox = table.lookup(guilds[0]!)!;
+    log('invalidation lag');
+    const lag = summarize(await invalidationLag(db, table, sandbox));
+
+    await ensureProductionStream(jsm, stream, prefix, silentLogger());
+    const body = new TextEncoder().encode(JSON.stringify({ op: 0, t: 'MESSAGE_CREATE', s: 1, d: { guild_id: '1', content: 'x'.repeat(420) } }));
+    log(`floor: bare js.publish of ${EVENTS} events`);
+    const js = jetstream(nc);
+    const floorStart = performance.now();
+    const inflight = new Set<Promise<PubAck>>();
+    for (let i = 0; i < EVENTS; i++) {
+      const p = js.publish(`${prefix}.MESSAGE_CREATE`, body, { msgID: `floor:${tag}:${i}` });
+      inflight.add(p);
+      void p.finally(() => inflight.delete(p));
+      if (inflight.size >= WINDOW) await Promise.race(inflight);
+    }
+    await Promise.all(inflight);
+    const floorRate = EVENTS / ((performance.now() - floorStart) / 1000);
+
+    log(`router + publisher: ${EVENTS} events`);
+    const latencies: number[] = [];
+    const publisher = new EventPublisher({ nc, logger: silentLogger(), maxInFlight: WINDOW, bufferMessages: EVENTS * 2, observer: { routed: (_d, s) => latencies.push(s * 1000) } });
+    const router = new EventRouter({ routes: table, publisher, prefix });
+    const unmapped = { op: 0, t: 'MESSAGE_CREATE', s: 0, d: { guild_id: '300000000000000000', content: 'x'.repeat(420) } };
+    const routerStart = performance.now();
+    for (let i = 0; i < EVENTS; i++) {
+      router.route({ ...unmapped, s: i }, { msgId: `router:${tag}:${i}` });
+      if (publisher.pending > WINDOW * 4) await new Promise((r) => setImmediate(r));
+    }
+    await publisher.flush(60_000);
+    const routerRate = EVENTS / ((performance.now() - routerStart) / 1000);
+
+    log('latency at 1,000 events/s');
+    const paced: number[] = [];
+    const pacedPublisher = new EventPublisher({ nc, logger: silentLogger(), observer: { routed: (_d, s) => paced.push(s * 1000) } });
+    const pacedRouter = new EventRouter({ routes: table, publisher: pacedPublisher, prefix });
+    for (let i = 0; i < 3000; i++) {
+      pacedRouter.route({ ...unmapped, s: i }, { msgId: `paced:${tag}:${i}` });
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await pacedPublisher.flush(30_000);
+    const pacedStats = summarize(paced);
+
+    console.log(
+      [
+        `route table: ${MAPPINGS} mappings loaded in ${num(loadMs)} ms; ${(rate / 1e6).toFixed(1)}M lookups/s (goal >= 10M/s)`,
+        `invalidation lag (commit -> applied, LISTEN): p50 ${num(lag.p50)} ms, p99 ${num(lag.p99)} ms (goal p99 <= 50 ms)`,
+        `publish floor (bare async js.publish, 500-byte events): ${num(floorRate)} msg/s`,
+        `router + publisher: ${num(routerRate)} msg/s = ${times(ratio(routerRate, floorRate))} the floor (goal >= 0.8x)`,
+        `added latency at ~1,000 events/s (received -> acked): p50 ${num(pacedStats.p50)} ms, p99 ${num(pacedStats.p99)} ms`,
+      ].join('\n'),
+    );
+    void latencies;
+    await publisher.close();
+    await pacedPublisher.close();
+    await table.stop();
+  } finally {
+    await jsm.streams.delete(stream).catch(() => undefined);
+    await nc.close();
+    await drop?.();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});

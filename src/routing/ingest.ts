@@ -1,0 +1,51 @@
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { Client } from 'discord.js';
+import type { Logger } from '../logger.ts';
+import type { EventRouter } from './router.ts';
+import { gatewayMsgId } from './subjects.ts';
+import type { GatewayDispatch } from './types.ts';
+
+/** custom_id prefix of our own buttons (src/bot/confirmations.ts). */
+export const OWN_CUSTOM_ID_PREFIX = 'sandbox-confirm:';
+/** Our slash command. */
+export const OWN_COMMAND = 'sandbox';
+
+/** True for interactions the bot answers itself: `/sandbox` (command or autocomplete) and our buttons. */
+export function isOwnInteraction(d: unknown): boolean {
+  if (d === null || typeof d !== 'object') return false;
+  const i = d as { type?: unknown; data?: { name?: unknown; custom_id?: unknown } };
+  if ((i.type === 2 || i.type === 4) && i.data?.name === OWN_COMMAND) return true;
+  const customId = i.data?.custom_id;
+  return typeof customId === 'string' && customId.startsWith(OWN_CUSTOM_ID_PREFIX);
+}
+
+/**
+ * The discord.js adapter: every gateway dispatch the client receives is routed, except our own interactions.
+ * Returns a function that detaches it.
+ */
+export function attachIngest(client: Client, router: EventRouter, logger: Logger): () => void {
+  const log = logger.child({ component: 'ingest' });
+  let warnedNoSession = false;
+  // Without a session id, ids must still never collide with another process's (the stream would drop them as repeats).
+  const noSession = `nosession-${randomUUID()}`;
+  const onRaw = (packet: GatewayDispatch, shardId: number): void => {
+    try {
+      if (packet.op !== 0 || typeof packet.t !== 'string' || typeof packet.s !== 'number') return;
+      if (packet.t === 'INTERACTION_CREATE' && isOwnInteraction(packet.d)) return;
+      const receivedAt = performance.now();
+      // discord.js keeps the session (updated before each dispatch is emitted) on the shard; its typings mark it private.
+      const shard = client.ws.shards.get(shardId) as unknown as { sessionInfo?: { sessionId?: string } | null } | undefined;
+      const session = shard?.sessionInfo?.sessionId;
+      if (!session && !warnedNoSession) {
+        warnedNoSession = true;
+        log.warn({ shardId, t: packet.t }, 'dispatch before the session is known; its message id uses a per-process placeholder');
+      }
+      router.route(packet, { msgId: gatewayMsgId(shardId, session ?? noSession, packet.s), receivedAt });
+    } catch (err) {
+      log.error({ err: { message: (err as Error).message }, t: packet?.t }, 'routing a dispatch failed');
+    }
+  };
+  client.on('raw', onRaw);
+  return () => void client.off('raw', onRaw);
+}
