@@ -1,5 +1,5 @@
 import { ErrorCode, SandboxError } from '../errors.ts';
-import { SCHEMA, SCHEMA_IDENT_RE, SCHEMA_LITERAL, quoteIdent, quoteLiteral, stmt, type SqlExecutor } from './sql.ts';
+import { SCHEMA, SCHEMA_IDENT_RE, SCHEMA_LITERAL, fragment, quoteIdent, quoteLiteral, stmt, type SqlExecutor } from './sql.ts';
 
 /** Bumped whenever the generated DDL changes shape, so cached entries of older generators are never used. */
 export const GENERATOR_VERSION = 1;
@@ -107,7 +107,8 @@ const TABLES = `
 
 const COLUMNS = `
   SELECT a.attrelid::int8::text AS rel, a.attname::text AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
-         a.attnotnull AS notnull, a.attidentity::text AS identity, a.attgenerated::text AS generated,
+         a.attnotnull AS notnull, a.attidentity::text AS identity,
+         (t.typnamespace = $1::regnamespace OR EXISTS (SELECT 1 FROM pg_catalog.pg_type e WHERE e.oid = t.typelem AND e.typnamespace = $1::regnamespace)) AS local, a.attgenerated::text AS generated,
          CASE WHEN d.adbin IS NOT NULL THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END AS def,
          CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
               THEN (SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(co.collname)
@@ -243,7 +244,7 @@ function build(source: string, c: Record<'enums' | 'domains' | 'sequences' | 'ta
       if (col.coll) s += ` COLLATE ${col.coll}`;
       if (col.generated === 's') s += ` GENERATED ALWAYS AS (${col.def}) STORED`;
       else if (col.identity === 'a' || col.identity === 'd') {
-        s += ` GENERATED ${col.identity === 'a' ? 'ALWAYS' : 'BY DEFAULT'} AS IDENTITY (AS ${col.seqtype} ${seqOptions(col)})`;
+        s += ` GENERATED ${col.identity === 'a' ? 'ALWAYS' : 'BY DEFAULT'} AS IDENTITY (${seqOptions(col)})`;
       } else if (col.def != null) s += ` DEFAULT ${col.def}`;
       if (col.notnull) s += ' NOT NULL';
       return s;
@@ -251,9 +252,12 @@ function build(source: string, c: Record<'enums' | 'domains' | 'sequences' | 'ta
     ddl.push(stmt`CREATE ${t.persistence === 'u' ? 'UNLOGGED ' : ''}TABLE ${SCHEMA}.${quoteIdent(name)} (${defs.join(', ')})`);
 
     // Seed: every stored column (generated ones are recomputed), identity values kept as they are.
-    const copy = cols.filter((col) => col.generated !== 's').map((col) => quoteIdent(String(col.name))).join(', ');
+    // Values of the source's own types (enums, domains) go through text into the new schema's types.
+    const stored = cols.filter((col) => col.generated !== 's');
+    const into = stored.map((col) => quoteIdent(String(col.name))).join(', ');
+    const from = stored.map((col) => (col.local ? `${quoteIdent(String(col.name))}::text::${col.type}` : quoteIdent(String(col.name)))).join(', ');
     const override = cols.some((col) => col.identity === 'a') ? ' OVERRIDING SYSTEM VALUE' : '';
-    if (copy) seed.push(stmt`INSERT INTO ${SCHEMA}.${quoteIdent(name)} (${copy})${override} SELECT ${copy} FROM ${src}.${quoteIdent(name)}`);
+    if (into) seed.push(stmt`INSERT INTO ${SCHEMA}.${quoteIdent(name)} (${into})${override} SELECT ${from} FROM ${src}.${quoteIdent(name)}`);
   }
   for (const s of standalone.filter((x) => x.deptype === 'a')) {
     ddl.push(stmt`ALTER SEQUENCE ${SCHEMA}.${quoteIdent(String(s.name))} OWNED BY ${SCHEMA}.${quoteIdent(String(s.tbl))}.${quoteIdent(String(s.col))}`);
@@ -263,8 +267,8 @@ function build(source: string, c: Record<'enums' | 'domains' | 'sequences' | 'ta
   for (const s of c.sequences) {
     const target =
       s.deptype === 'i'
-        ? stmt`pg_catalog.pg_get_serial_sequence(pg_catalog.format('%I.%I', ${SCHEMA_LITERAL}, ${quoteLiteral(String(s.tbl))}), ${quoteLiteral(String(s.col))})::regclass`
-        : stmt`pg_catalog.format('%I.%I', ${SCHEMA_LITERAL}, ${quoteLiteral(String(s.name))})::regclass`;
+        ? fragment`pg_catalog.pg_get_serial_sequence(pg_catalog.format('%I.%I', ${SCHEMA_LITERAL}, ${quoteLiteral(String(s.tbl))}), ${quoteLiteral(String(s.col))})::regclass`
+        : fragment`pg_catalog.format('%I.%I', ${SCHEMA_LITERAL}, ${quoteLiteral(String(s.name))})::regclass`;
     seed.push(stmt`SELECT pg_catalog.setval(${target}, v.last_value, v.is_called) FROM ${src}.${quoteIdent(String(s.name))} v`);
     if ((s.deptype === 'i' || s.deptype === 'a') && Number(s.inc) > 0) {
       seed.push(

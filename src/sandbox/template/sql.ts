@@ -43,14 +43,20 @@ export const SCHEMA_LITERAL = Symbol('schema-literal');
  * Builds one generated statement as a format() string: the new schema becomes %1$I (or %1$L),
  * every other interpolated text has its % doubled, so nothing but the schema name is substituted.
  */
-export function stmt(parts: TemplateStringsArray, ...values: (string | number | typeof SCHEMA | typeof SCHEMA_LITERAL)[]): string {
+export function stmt(parts: TemplateStringsArray, ...values: (string | number | Fragment | typeof SCHEMA | typeof SCHEMA_LITERAL)[]): string {
   let out = parts[0]!.replace(/%/g, '%%');
   values.forEach((v, i) => {
-    out += v === SCHEMA ? '%1$I' : v === SCHEMA_LITERAL ? '%1$L' : String(v).replace(/%/g, '%%');
+    out += v === SCHEMA ? '%1$I' : v === SCHEMA_LITERAL ? '%1$L' : v instanceof Fragment ? v.text : String(v).replace(/%/g, '%%');
     out += parts[i + 1]!.replace(/%/g, '%%');
   });
   return out;
 }
+
+/** A piece already built by stmt(), interpolated into another without escaping it twice. */
+export class Fragment {
+  constructor(readonly text: string) {}
+}
+export const fragment = (parts: TemplateStringsArray, ...values: Parameters<typeof stmt>[1][]): Fragment => new Fragment(stmt(parts, ...values));
 
 /** TypeScript twin of the database's format(stmt, schema) for generated statements. */
 export function render(statement: string, schema: string): string {
