@@ -63,7 +63,7 @@ export async function applyTemplateDir(pool: pg.Pool, dir: string, opts: { templ
     for (const file of files) {
       await client.query('BEGIN');
       try {
-        await sql.query(`SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))`, [`sandbox-template:${template}`]);
+        await sql.query(`SELECT 1 AS ok FROM pg_advisory_xact_lock(hashtextextended($1::text, 0))`, [`sandbox-template:${template}`]);
         const recorded = await sql.query<{ name: string; checksum: string }>(
           `SELECT name, checksum FROM sandbox_template_migrations WHERE template = $1 ORDER BY name`,
           [template],
@@ -87,7 +87,7 @@ export async function applyTemplateDir(pool: pg.Pool, dir: string, opts: { templ
         }
         await client.query(`CREATE SCHEMA IF NOT EXISTS "${template}"`);
         try {
-          await sql.query(`SELECT sandbox_run_in_schema($1::text, $2::text)`, [template, file.sql]);
+          await sql.query(`SELECT 1 AS ok FROM sandbox_run_in_schema($1::text, $2::text)`, [template, file.sql]);
         } catch (err) {
           throw new SandboxError(ErrorCode.InvalidInput, `Template file ${file.name} failed: ${(err as Error).message}`, { template, file: file.name }, { cause: err });
         }
@@ -142,7 +142,7 @@ export async function upgradeSandboxSchema(
   const todo = files.slice(start);
   for (const f of todo) {
     try {
-      await sql.query(`SELECT sandbox_run_in_schema($1::text, $2::text)`, [schema, f.sql]);
+      await sql.query(`SELECT 1 AS ok FROM sandbox_run_in_schema($1::text, $2::text)`, [schema, f.sql]);
     } catch (err) {
       throw new SandboxError(ErrorCode.SchemaFailed, `Template file ${f.name} failed on ${schema}: ${(err as Error).message}`, { schema, file: f.name }, { cause: err });
     }

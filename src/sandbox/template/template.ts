@@ -107,7 +107,7 @@ export async function cloneSchema(sql: SqlExecutor, source: string, target: stri
   if (source === target) throw new SandboxError(ErrorCode.InvalidInput, 'A sandbox cannot be cloned onto itself.');
   const d = await generateSchemaDdl(sql, source);
   const statements = opts.empty ? [...d.ddl, ...d.post] : [...d.ddl, ...d.seed, ...d.post];
-  await sql.query(`SELECT sandbox_build_schema($1::text, $2::jsonb)`, [target, JSON.stringify(statements)]);
+  await sql.query(`SELECT 1 AS ok FROM sandbox_build_schema($1::text, $2::jsonb)`, [target, JSON.stringify(statements)]);
   return d;
 }
 

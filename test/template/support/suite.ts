@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestDatabase } from '../../support/db.ts';
 import { applyTemplateDir, upgradeSandboxSchema } from '../../../src/sandbox/template/apply.ts';
-import { pgExecutor, type SqlExecutor } from '../../../src/sandbox/template/sql.ts';
+import { pgExecutor, prismaExecutor, type SqlExecutor } from '../../../src/sandbox/template/sql.ts';
 import { cloneSchema, createSchemaFromTemplate, refreshTemplateCache, resetSchemaToTemplate } from '../../../src/sandbox/template/template.ts';
 
 const TEMPLATE = 'tpl_shop';
@@ -309,6 +309,19 @@ export function templateSuite(label: string, open: () => Promise<TestDatabase>):
       expect(await shape(s)).toEqual(await shape(old));
       expect(await outsideReferences(s)).toEqual([]);
       await q(`DROP SCHEMA ${old} CASCADE`);
+    });
+
+    it('runs inside a Prisma interactive transaction too, as the manager will call it', async () => {
+      const s = newSchema();
+      const c = newSchema();
+      await db.prisma.$transaction(async (t) => {
+        const sql = prismaExecutor(t);
+        await createSchemaFromTemplate(sql, s, { template: TEMPLATE });
+        await resetSchemaToTemplate(sql, s, { template: TEMPLATE });
+        await cloneSchema(sql, s, c);
+      });
+      expect(await q(`SELECT count(*)::int AS n FROM ${c}.teams`)).toEqual([{ n: 2 }]);
+      await expectTemplateBehaviour(c);
     });
 
     it('refuses names that are not sandbox schemas', async () => {
