@@ -187,7 +187,17 @@ export async function generateSchemaDdl(sql: SqlExecutor, source: string): Promi
   try {
     const [check] = await sql.query<{ p: string }>(`SELECT pg_catalog.current_setting('search_path') AS p`);
     if (check?.p !== path) throw new Error('generateSchemaDdl must run inside a transaction');
-    const unsupported = await sql.query<{ kind: string; name: string }>(UNSUPPORTED, [source]);
+    // One round trip: every catalog read as a JSON array.
+    const parts = { unsupported: UNSUPPORTED, enums: ENUMS, domains: DOMAINS, sequences: SEQUENCES, tables: TABLES, columns: COLUMNS, constraints: CONSTRAINTS, indexes: INDEXES, comments: COMMENTS };
+    const select = Object.entries(parts)
+      .map(([k, q]) => `(SELECT coalesce(pg_catalog.json_agg(x), '[]'::json) FROM (${q}) x) AS ${k}`)
+      .join(',\n');
+    const [cat] = await sql.query<Record<keyof typeof parts, Row[] | string>>(`SELECT ${select}`, [source]);
+    const read = (k: keyof typeof parts): Row[] => {
+      const v = cat![k];
+      return (typeof v === 'string' ? JSON.parse(v) : v) as Row[];
+    };
+    const unsupported = read('unsupported') as { kind: string; name: string }[];
     if (unsupported.length > 0) {
       const list = unsupported.map((u) => `${u.kind} ${u.name}`).join(', ');
       throw new SandboxError(
@@ -196,18 +206,10 @@ export async function generateSchemaDdl(sql: SqlExecutor, source: string): Promi
         { schema: source, unsupported },
       );
     }
-    const q = (text: string): Promise<Row[]> => sql.query<Row>(text, [source]);
-    const [enums, domains, sequences, tables, columns, constraints, indexes, comments] = [
-      await q(ENUMS),
-      await q(DOMAINS),
-      await q(SEQUENCES),
-      await q(TABLES),
-      await q(COLUMNS),
-      await q(CONSTRAINTS),
-      await q(INDEXES),
-      await q(COMMENTS),
-    ];
-    return build(source, { enums, domains, sequences, tables, columns, constraints, indexes, comments });
+    const [enums, domains, sequences, tables, columns, constraints, indexes, comments] = (
+      ['enums', 'domains', 'sequences', 'tables', 'columns', 'constraints', 'indexes', 'comments'] as const
+    ).map(read) as Row[][];
+    return build(source, { enums: enums!, domains: domains!, sequences: sequences!, tables: tables!, columns: columns!, constraints: constraints!, indexes: indexes!, comments: comments! });
   } finally {
     await sql.query(`SELECT pg_catalog.set_config('search_path', $1, true)`, [old]);
   }
