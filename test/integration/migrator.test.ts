@@ -62,7 +62,12 @@ describe('migrator', () => {
     ]);
     const fns = await p.query(`SELECT proname FROM pg_proc WHERE proname LIKE '%sandbox%' ORDER BY 1`);
     expect(fns.rows.map((f) => f.proname)).toEqual([
-      'create_sandbox_schema', 'drop_sandbox_schema', 'get_sandbox_schema_stats', 'is_sandbox_schema_name', 'sandbox_schema_exists', 'sandbox_schema_name',
+      'create_sandbox_schema', 'drop_sandbox_schema', 'get_sandbox_schema_stats', 'is_sandbox_schema_name',
+      // templates
+      'sandbox_build_schema', 'sandbox_run_in_schema',
+      'sandbox_schema_exists', 'sandbox_schema_name',
+      // templates
+      'sandbox_template_cache_key', 'sandbox_template_instantiate', 'sandbox_template_reset', 'sandbox_template_version',
     ]);
   });
 
