@@ -168,6 +168,10 @@ BEGIN
   IF p_schema IS NULL OR p_schema !~ '^[a-z_][a-z0-9_]{0,62}$' OR p_schema = 'public' OR p_schema LIKE 'pg\_%' THEN
     RAISE EXCEPTION 'invalid schema name %', p_schema USING ERRCODE = '22023';
   END IF;
+  -- A missing schema would be skipped silently by search_path: refuse instead.
+  IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = p_schema) THEN
+    RAISE EXCEPTION 'schema % does not exist', p_schema USING ERRCODE = '3F000';
+  END IF;
   PERFORM set_config('search_path', format('%I, pg_catalog', p_schema), true);
   EXECUTE p_sql;
   PERFORM set_config('search_path', old_path, true);

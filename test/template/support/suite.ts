@@ -281,6 +281,11 @@ export function templateSuite(label: string, open: () => Promise<TestDatabase>):
       const none = await tx((sql) => upgradeSandboxSchema(sql, s, up.version, { template: TEMPLATE }));
       expect(none.applied).toEqual([]);
       await expect(tx((sql) => upgradeSandboxSchema(sql, s, '001_init.sql@deadbeef', { template: TEMPLATE }))).rejects.toMatchObject({ code: 'SANDBOX_010' });
+      // A sandbox whose schema is gone is an error, never a file run against whatever search_path finds.
+      await expect(tx((sql) => upgradeSandboxSchema(sql, newSchema(), v1, { template: TEMPLATE }))).rejects.toMatchObject({
+        code: 'SANDBOX_005',
+        message: expect.stringContaining('does not exist'),
+      });
 
       const fresh = newSchema();
       expect(await tx((sql) => createSchemaFromTemplate(sql, fresh, { template: TEMPLATE }))).toBe(up.version);
