@@ -30,7 +30,8 @@ CREATE TABLE members (
   ticket  integer NOT NULL DEFAULT nextval('ticket_seq'),
   handle  text NOT NULL,
   active  boolean NOT NULL DEFAULT true,
-  note    text DEFAULT '100% sure'
+  note    text DEFAULT '100% sure',
+  shout   text GENERATED ALWAYS AS (upper(handle)) STORED
 );
 CREATE UNIQUE INDEX members_active_handle ON members (handle) WHERE active;
 COMMENT ON TABLE teams IS 'Teams, nested';
@@ -264,6 +265,28 @@ export function templateSuite(label: string, open: () => Promise<TestDatabase>):
       await q(`DROP SCHEMA ${s1} CASCADE`);
       expect(await q(`SELECT count(*)::int AS n FROM ${s}.teams`)).toEqual([{ n: 4 }]);
       await expectTemplateBehaviour(s);
+    });
+
+    it('a clone that does not commit leaves nothing; a sandbox with objects a clone cannot copy is refused by name', async () => {
+      const src = newSchema();
+      await tx((sql) => createSchemaFromTemplate(sql, src, { template: TEMPLATE }));
+      expect(await q(`SELECT shout FROM ${src}.members ORDER BY id`)).toEqual([{ shout: 'ALICE' }, { shout: 'BOB' }]);
+      const target = newSchema();
+      await expect(
+        tx(async (sql) => {
+          await cloneSchema(sql, src, target);
+          throw new Error('crash mid-clone');
+        }),
+      ).rejects.toThrow('crash mid-clone');
+      expect(await q(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [target])).toEqual([]);
+
+      await q(`CREATE FUNCTION ${src}.team_count() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM ${src}.teams'`);
+      await q(`CREATE VIEW ${src}.busy AS SELECT * FROM ${src}.teams`);
+      await expect(tx((sql) => cloneSchema(sql, src, target))).rejects.toMatchObject({
+        code: 'SANDBOX_008',
+        message: expect.stringMatching(/function team_count.*view busy|view busy.*function team_count/),
+      });
+      expect(await q(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [target])).toEqual([]);
     });
 
     it('upgrades a sandbox that is behind with the template files it is missing; new sandboxes get the new version', async () => {
