@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestDatabase } from '../../support/db.ts';
 import { applyTemplateDir, upgradeSandboxSchema } from '../../../src/sandbox/template/apply.ts';
 import { pgExecutor, prismaExecutor, type SqlExecutor } from '../../../src/sandbox/template/sql.ts';
+import { cloneSandboxSchema, createSandboxSchema, resetSandboxSchema } from '../../../src/sandbox/template/sandbox-schema.ts';
 import { cloneSchema, createSchemaFromTemplate, refreshTemplateCache, resetSchemaToTemplate } from '../../../src/sandbox/template/template.ts';
 
 const TEMPLATE = 'tpl_shop';
@@ -350,6 +351,22 @@ export function templateSuite(label: string, open: () => Promise<TestDatabase>):
       });
       expect(await q(`SELECT count(*)::int AS n FROM ${c}.teams`)).toEqual([{ n: 2 }]);
       await expectTemplateBehaviour(c);
+    });
+
+    it('builds, resets and clones by sandbox id, with the name from sandbox_schema_name(); an existing schema is a collision', async () => {
+      const a = 'a1b2c3d4-e5f6-4789-8abc-def012345678';
+      const b = 'b1b2c3d4-e5f6-4789-8abc-def012345678';
+      const made = await tx((sql) => createSandboxSchema(sql, a, { template: TEMPLATE }));
+      expect(made.schemaName).toBe('sandbox_a1b2c3d4e5f647898abcdef012345678');
+      expect(made.templateVersion).toMatch(/^002_joined_at\.sql@[0-9a-f]{64}$/);
+      await expect(tx((sql) => createSandboxSchema(sql, a, { template: TEMPLATE }))).rejects.toMatchObject({ code: 'SANDBOX_005', details: { collision: true } });
+      await q(`DELETE FROM ${made.schemaName}.members`);
+      expect((await tx((sql) => resetSandboxSchema(sql, a, { template: TEMPLATE }))).templateVersion).toBe(made.templateVersion);
+      expect(await q(`SELECT count(*)::int AS n FROM ${made.schemaName}.members`)).toEqual([{ n: 2 }]);
+      const c = await tx((sql) => cloneSandboxSchema(sql, a, b));
+      expect(c.schemaName).toBe('sandbox_b1b2c3d4e5f647898abcdef012345678');
+      expect(await q(`SELECT handle FROM ${c.schemaName}.members ORDER BY id`)).toEqual([{ handle: 'alice' }, { handle: 'bob' }]);
+      await expect(tx((sql) => createSandboxSchema(sql, 'not-a-uuid'))).rejects.toMatchObject({ code: 'SANDBOX_008' });
     });
 
     it('refuses names that are not sandbox schemas', async () => {
