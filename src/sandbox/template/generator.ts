@@ -69,6 +69,14 @@ const UNSUPPORTED = `
       JOIN pg_catalog.pg_class f ON f.oid = c.confrelid
      WHERE c.contype = 'f' AND r.relnamespace = $1::regnamespace AND f.relnamespace <> $1::regnamespace
     UNION ALL
+    SELECT 'column default using a sequence outside the schema', c.relname::text || '.' || a.attname::text
+      FROM pg_catalog.pg_attrdef d JOIN pg_catalog.pg_class c ON c.oid = d.adrelid
+      JOIN pg_catalog.pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+      JOIN pg_catalog.pg_depend dep ON dep.classid = 'pg_catalog.pg_attrdef'::regclass AND dep.objid = d.oid
+           AND dep.refclassid = 'pg_catalog.pg_class'::regclass
+      JOIN pg_catalog.pg_class s ON s.oid = dep.refobjid
+     WHERE c.relnamespace = $1::regnamespace AND s.relkind = 'S' AND s.relnamespace <> $1::regnamespace
+    UNION ALL
     SELECT 'constraint trigger', c.conname::text
       FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_class r ON r.oid = c.conrelid
      WHERE c.contype = 't' AND r.relnamespace = $1::regnamespace

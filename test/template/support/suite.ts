@@ -281,6 +281,13 @@ export function templateSuite(label: string, open: () => Promise<TestDatabase>):
       ).rejects.toThrow('crash mid-clone');
       expect(await q(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [target])).toEqual([]);
 
+      await q(`CREATE SEQUENCE public.outside_seq`);
+      await q(`ALTER TABLE ${src}.teams ADD COLUMN ext integer DEFAULT nextval('public.outside_seq')`);
+      await expect(tx((sql) => cloneSchema(sql, src, target))).rejects.toMatchObject({
+        message: expect.stringContaining('column default using a sequence outside the schema teams.ext'),
+      });
+      await q(`ALTER TABLE ${src}.teams DROP COLUMN ext`);
+      await q(`DROP SEQUENCE public.outside_seq`);
       await q(`CREATE FUNCTION ${src}.team_count() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM ${src}.teams'`);
       await q(`CREATE VIEW ${src}.busy AS SELECT * FROM ${src}.teams`);
       await expect(tx((sql) => cloneSchema(sql, src, target))).rejects.toMatchObject({
