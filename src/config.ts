@@ -26,6 +26,8 @@ export interface Config {
     warnBeforeMs: number;
     stuckAfterMs: number;
   };
+  /** Templates: the schema new sandboxes are built from (SANDBOX_TEMPLATE_SCHEMA, default sandbox_template). */
+  templateSchema?: string;
   /** Event routing (NATS); off when routing.natsUrl is undefined. */
   routing: RoutingConfig;
   /** Per-user limit on mutating slash commands (issue 8 item 6). */
@@ -125,6 +127,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { require
     routing: parseRoutingConfig(env, problems),
   };
   config.isolation = isolationConfig(env, config.databaseUrl, problems);
+  // Templates: the schema new sandboxes are built from.
+  const templateSchema = str('SANDBOX_TEMPLATE_SCHEMA') ?? 'sandbox_template';
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(templateSchema) || /^sandbox_[0-9a-f]{32}$/.test(templateSchema) || templateSchema === 'public' || templateSchema.startsWith('pg_')) {
+    problems.push('SANDBOX_TEMPLATE_SCHEMA must be a schema name of a-z, 0-9 and _ (not public, pg_*, or a sandbox schema name)');
+  }
+  config.templateSchema = templateSchema;
   if (config.limits.defaultTtlHours > maxTtlHours) problems.push('SANDBOX_DEFAULT_TTL_HOURS must not exceed SANDBOX_MAX_TTL_HOURS');
   if (problems.length) {
     throw new SandboxError(ErrorCode.Config, `Invalid configuration: ${problems.join('; ')}`, { problems });

@@ -275,6 +275,28 @@ export function buildProgram(
     );
   // --- end event routing ---
 
+  // Templates: the schema new sandboxes are built from.
+  const template = program.command('template').description('manage the template schema new sandboxes are built from');
+  template
+    .command('apply')
+    .description("apply a directory's *.sql files, in name order, to the template schema (each once; a changed file is an error)")
+    .argument('<dir>', 'directory of template migration files (*.sql)')
+    .option('--template <schema>', 'template schema (default: SANDBOX_TEMPLATE_SCHEMA or sandbox_template)')
+    .addOption(json)
+    .action((dir: string, o: { template?: string; json?: boolean }) =>
+      run(async (ctx) => {
+        const { resolve } = await import('node:path');
+        const { applyTemplateDir } = await import('../sandbox/template/apply.ts');
+        const r = await applyTemplateDir(ctx.db.pool, resolve(dir), { template: o.template ?? ctx.config.templateSchema, logger: ctx.logger });
+        if (o.json) {
+          io.out(JSON.stringify(r, null, 2));
+          return;
+        }
+        io.out(r.applied.length ? `Applied to ${r.template}: ${r.applied.join(', ')}` : `Template ${r.template} is up to date.`);
+        io.out(`Template version: ${r.version}`);
+      })(),
+    );
+
   return { program, exitCode: () => exitCode };
 }
 

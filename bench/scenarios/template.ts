@@ -1,0 +1,194 @@
+/**
+ * Templates, reset and clone (issue 11 goals), on its own database:
+ *  - create from a 10-table template (cached DDL, one call) against the same DDL run directly (goal ≤ 1.3×)
+ *  - reset a sandbox of 10 tables and 10,000 rows (goal ≤ 200 ms) against the floor TRUNCATE + INSERT … SELECT
+ *  - clone a sandbox of 100,000 rows (goal ≤ 5 s); clone an empty sandbox against a create (goal ≤ 1.3×)
+ * Run: `npx tsx bench/scenarios/template.ts` (TEST_DATABASE_URL/BENCH settings as in bench/config.ts).
+ * Not wired into bench/run.ts yet.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import type pg from 'pg';
+import { applyTemplateDir } from '../../src/sandbox/template/apply.ts';
+import { pgExecutor, type SqlExecutor } from '../../src/sandbox/template/sql.ts';
+import { cloneSchema, createSchemaFromTemplate, renderDdl, resetSchemaToTemplate } from '../../src/sandbox/template/template.ts';
+import { generateSchemaDdl } from '../../src/sandbox/template/generator.ts';
+import { loadBenchConfig } from '../config.ts';
+import { createBenchDatabase } from '../database.ts';
+import { ms, ratio, summarize, type LatencyStats } from '../stats.ts';
+
+export interface TemplateBenchResult {
+  create: { template: LatencyStats; direct: LatencyStats; ratioP50: number };
+  reset: { rows: number; tables: number; reset: LatencyStats; floor: LatencyStats; ratioP50: number };
+  clone: { rows: number; ms: number; empty: LatencyStats; create: LatencyStats; ratioP50: number };
+}
+
+const TABLES = 10;
+const schemaName = (): string => `sandbox_${randomBytes(16).toString('hex')}`;
+
+/** A 10-table template: enum, identity key, FK to the previous table, check, partial index, comment. */
+function templateSql(rowsPerTable: number): string {
+  const out = [`CREATE TYPE status AS ENUM ('new', 'active', 'closed');`];
+  for (let i = 0; i < TABLES; i++) {
+    out.push(`CREATE TABLE t${i} (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      ${i > 0 ? `parent_id bigint REFERENCES t${i - 1} (id),` : ''}
+      name text NOT NULL,
+      status status NOT NULL DEFAULT 'new',
+      amount integer NOT NULL DEFAULT 0 CHECK (amount >= 0),
+      created_at timestamptz NOT NULL DEFAULT now());
+    CREATE INDEX t${i}_active_name ON t${i} (name) WHERE status = 'active';
+    COMMENT ON TABLE t${i} IS 'bench table ${i}';
+    INSERT INTO t${i} (${i > 0 ? 'parent_id, ' : ''}name, status, amount)
+      SELECT ${i > 0 ? '1 + (g % ' + rowsPerTable + '), ' : ''}'row ' || g, (ARRAY['new','active','closed']::status[])[1 + g % 3], g % 1000
+      FROM generate_series(1, ${rowsPerTable}) g;`);
+  }
+  return out.join('\n');
+}
+
+async function inTx<T>(pool: pg.Pool, fn: (sql: SqlExecutor, c: pg.PoolClient) => Promise<T>): Promise<T> {
+  const c = await pool.connect();
+  try {
+    await c.query('BEGIN');
+    const r = await fn(pgExecutor(c), c);
+    await c.query('COMMIT');
+    return r;
+  } catch (err) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    c.release();
+  }
+}
+
+const timed = async (fn: () => Promise<unknown>): Promise<number> => {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+};
+
+export async function runTemplateBench(pool: pg.Pool, opts: { rounds?: number; log?: (line: string) => void } = {}): Promise<TemplateBenchResult> {
+  const rounds = opts.rounds ?? 20;
+  const log = opts.log ?? (() => undefined);
+  const dir = mkdtempSync(join(tmpdir(), 'sbx-bench-template-'));
+  const drops: string[] = [];
+  try {
+    // Template A: 10 tables × 1,000 rows = 10,000 rows (the reset goal). Template B: 10 × 10,000 (the clone source).
+    writeFileSync(join(dir, '001_tables.sql'), templateSql(1000));
+    await applyTemplateDir(pool, dir, { template: 'bench_tpl' });
+    const big = mkdtempSync(join(tmpdir(), 'sbx-bench-template-'));
+    writeFileSync(join(big, '001_tables.sql'), templateSql(10_000));
+    await applyTemplateDir(pool, big, { template: 'bench_big' });
+    rmSync(big, { recursive: true, force: true });
+
+    // 1. create (structure only) from the cached template vs the same statements run directly.
+    const ddl = await inTx(pool, (sql) => generateSchemaDdl(sql, 'bench_tpl'));
+    const fromTemplate: number[] = [];
+    const direct: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const a = schemaName();
+      const b = schemaName();
+      drops.push(a, b);
+      const runTemplate = async () => fromTemplate.push(await timed(() => inTx(pool, (sql) => createSchemaFromTemplate(sql, a, { template: 'bench_tpl', empty: true }))));
+      const runDirect = async () =>
+        direct.push(await timed(() => inTx(pool, async (_s, c) => c.query([`CREATE SCHEMA "${b}"`, `SET LOCAL search_path = "${b}", pg_catalog`, ...renderDdl(ddl, b, { empty: true })].join(';\n')))));
+      if (r % 2 === 0) {
+        await runTemplate();
+        await runDirect();
+      } else {
+        await runDirect();
+        await runTemplate();
+      }
+    }
+    log(`create: template p50 ${ms(summarize(fromTemplate).p50)} ms, direct p50 ${ms(summarize(direct).p50)} ms`);
+
+    // 2. reset a dirtied 10-table, 10,000-row sandbox vs TRUNCATE + INSERT … SELECT of the same rows.
+    const s = schemaName();
+    drops.push(s);
+    await inTx(pool, (sql) => createSchemaFromTemplate(sql, s, { template: 'bench_tpl' }));
+    const seed = ddl.seed.filter((x) => x.startsWith('INSERT')).map((x) => x.replace(/%1\$I/g, `"${s}"`).replace(/%%/g, '%'));
+    const resets: number[] = [];
+    const floors: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      await pool.query(`INSERT INTO "${s}".t0 (name) SELECT 'dirty ' || g FROM generate_series(1, 500) g`);
+      const reset = async () => resets.push(await timed(() => inTx(pool, (sql) => resetSchemaToTemplate(sql, s, { template: 'bench_tpl' }))));
+      const floor = async () =>
+        floors.push(
+          await timed(() =>
+            inTx(pool, async (_s, c) => {
+              await c.query(`SET LOCAL search_path = "${s}", pg_catalog`);
+              await c.query(`TRUNCATE ${Array.from({ length: TABLES }, (_, i) => `"${s}".t${i}`).join(', ')}`);
+              for (const q of seed) await c.query(q);
+            }),
+          ),
+        );
+      if (r % 2 === 0) {
+        await reset();
+        await floor();
+      } else {
+        await floor();
+        await reset();
+      }
+    }
+    log(`reset: p50 ${ms(summarize(resets).p50)} ms, floor p50 ${ms(summarize(floors).p50)} ms`);
+
+    // 3. clone 100,000 rows; clone an empty sandbox vs a create.
+    const src = schemaName();
+    const dst = schemaName();
+    drops.push(src, dst);
+    await inTx(pool, (sql) => createSchemaFromTemplate(sql, src, { template: 'bench_big' }));
+    const cloneMs = await timed(() => inTx(pool, (sql) => cloneSchema(sql, src, dst)));
+    log(`clone 100,000 rows: ${ms(cloneMs)} ms`);
+    const emptySrc = schemaName();
+    drops.push(emptySrc);
+    await inTx(pool, (sql) => createSchemaFromTemplate(sql, emptySrc, { template: 'bench_tpl', empty: true }));
+    const clones: number[] = [];
+    const creates: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const a = schemaName();
+      const b = schemaName();
+      drops.push(a, b);
+      clones.push(await timed(() => inTx(pool, (sql) => cloneSchema(sql, emptySrc, a))));
+      creates.push(await timed(() => inTx(pool, (sql) => createSchemaFromTemplate(sql, b, { template: 'bench_tpl', empty: true }))));
+    }
+    log(`clone empty: p50 ${ms(summarize(clones).p50)} ms, create p50 ${ms(summarize(creates).p50)} ms`);
+
+    const t = summarize(fromTemplate);
+    const d = summarize(direct);
+    const rs = summarize(resets);
+    const fl = summarize(floors);
+    const cl = summarize(clones);
+    const cr = summarize(creates);
+    return {
+      create: { template: t, direct: d, ratioP50: ratio(t.p50, d.p50) },
+      reset: { rows: 10_000, tables: TABLES, reset: rs, floor: fl, ratioP50: ratio(rs.p50, fl.p50) },
+      clone: { rows: 100_000, ms: Math.round(cloneMs), empty: cl, create: cr, ratioP50: ratio(cl.p50, cr.p50) },
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    for (const s of drops) await pool.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`).catch(() => undefined);
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const cfg = loadBenchConfig();
+  let drop: (() => Promise<void>) | undefined;
+  const db = await createBenchDatabase(cfg.adminUrl, (d) => (drop = d), 4);
+  try {
+    const r = await runTemplateBench(db.pool, { log: (l) => process.stderr.write(`[template bench] ${l}\n`) });
+    const line = (label: string, value: string, goal: string): string => `${label.padEnd(44)} ${value.padStart(12)}   goal ${goal}`;
+    console.log(line('create from template / same DDL direct (p50)', `${r.create.ratioP50}×`, '≤ 1.3×'));
+    console.log(line(`  template p50 / direct p50`, `${ms(r.create.template.p50)} / ${ms(r.create.direct.p50)} ms`, ''));
+    console.log(line(`reset 10 tables, 10,000 rows (p50 / p95)`, `${ms(r.reset.reset.p50)} / ${ms(r.reset.reset.p95)} ms`, '≤ 200 ms'));
+    console.log(line(`  floor TRUNCATE + INSERT (p50)`, `${ms(r.reset.floor.p50)} ms`, ''));
+    console.log(line('clone 100,000 rows', `${r.clone.ms} ms`, '≤ 5000 ms'));
+    console.log(line('clone empty / create (p50)', `${r.clone.ratioP50}×`, '≤ 1.3×'));
+    console.log(JSON.stringify(r));
+  } finally {
+    await drop?.();
+  }
+}

@@ -1,0 +1,70 @@
+import { ErrorCode, SandboxError, isDuplicateSchema } from '../errors.ts';
+import { isUuid } from '../validation.ts';
+import type { SqlExecutor } from './sql.ts';
+import { cloneSchema, createSchemaFromTemplate, resetSchemaToTemplate, type BuildOptions } from './template.ts';
+
+/**
+ * Sandbox-id entry points for the provisioner/manager. The schema name comes from the database's one
+ * naming function (sandbox_schema_name), never from TypeScript, so the recorded and the real name
+ * cannot differ. Each runs in the caller's transaction.
+ */
+export interface TemplatedSchema {
+  schemaName: string;
+  /** Record on the sandbox row (sandboxes.template_version). Clones get the source's recorded version from the caller. */
+  templateVersion: string;
+}
+
+const assertId = (id: string): void => {
+  if (!isUuid(id)) throw new SandboxError(ErrorCode.InvalidInput, `Invalid sandbox id ${JSON.stringify(id.slice(0, 40))}.`);
+};
+
+async function nameFor(sql: SqlExecutor, sandboxId: string): Promise<string> {
+  assertId(sandboxId);
+  const [row] = await sql.query<{ name: string }>(`SELECT sandbox_schema_name($1::uuid) AS name`, [sandboxId]);
+  return row!.name;
+}
+
+const schemaFailed = (err: unknown, sandboxId: string, what: string): SandboxError => {
+  if (err instanceof SandboxError) return err;
+  const collision = isDuplicateSchema(err);
+  return new SandboxError(
+    ErrorCode.SchemaFailed,
+    collision ? 'A schema with this sandbox’s name already exists; it was left untouched.' : `The sandbox schema could not be ${what}.`,
+    { sandboxId, collision },
+    { cause: err },
+  );
+};
+
+/** Creates the sandbox's schema from the template (seed unless `empty`). */
+export async function createSandboxSchema(sql: SqlExecutor, sandboxId: string, opts: BuildOptions = {}): Promise<TemplatedSchema> {
+  const schemaName = await nameFor(sql, sandboxId);
+  try {
+    return { schemaName, templateVersion: await createSchemaFromTemplate(sql, schemaName, opts) };
+  } catch (err) {
+    throw schemaFailed(err, sandboxId, 'created');
+  }
+}
+
+/** Puts the sandbox's schema back to the template's current version (structure and seed unless `empty`). */
+export async function resetSandboxSchema(sql: SqlExecutor, sandboxId: string, opts: BuildOptions = {}): Promise<TemplatedSchema> {
+  const schemaName = await nameFor(sql, sandboxId);
+  try {
+    return { schemaName, templateVersion: await resetSchemaToTemplate(sql, schemaName, opts) };
+  } catch (err) {
+    throw schemaFailed(err, sandboxId, 'reset');
+  }
+}
+
+/** Creates the target sandbox's schema as a copy of the source sandbox's schema (structure, rows, sequences). */
+export async function cloneSandboxSchema(sql: SqlExecutor, sourceId: string, targetId: string): Promise<{ schemaName: string }> {
+  const source = await nameFor(sql, sourceId);
+  const schemaName = await nameFor(sql, targetId);
+  const [exists] = await sql.query(`SELECT 1 AS ok FROM pg_catalog.pg_namespace WHERE nspname = $1`, [source]);
+  if (!exists) throw new SandboxError(ErrorCode.SchemaFailed, 'The source sandbox has no schema to clone.', { sandboxId: sourceId });
+  try {
+    await cloneSchema(sql, source, schemaName);
+    return { schemaName };
+  } catch (err) {
+    throw schemaFailed(err, targetId, 'cloned');
+  }
+}

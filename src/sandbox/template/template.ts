@@ -1,0 +1,117 @@
+import { createHash } from 'node:crypto';
+import { ErrorCode, SandboxError } from '../errors.ts';
+import { GENERATOR_VERSION, generateSchemaDdl, type SchemaDdl } from './generator.ts';
+import { SCHEMA_IDENT_RE, render, type SqlExecutor } from './sql.ts';
+
+/** The default template schema, made by our migration with today's three tables. */
+export const DEFAULT_TEMPLATE = 'sandbox_template';
+
+/** Same rule as is_sandbox_schema_name(): sandbox_<32 hex>. */
+const SANDBOX_SCHEMA_RE = /^sandbox_[0-9a-f]{32}$/;
+
+export function assertTemplateName(template: string): void {
+  if (!SCHEMA_IDENT_RE.test(template) || SANDBOX_SCHEMA_RE.test(template) || template === 'public' || template.startsWith('pg_')) {
+    throw new SandboxError(ErrorCode.InvalidInput, `Invalid template schema name ${JSON.stringify(template.slice(0, 70))}: use lower-case letters, digits and _ (not public, pg_*, or a sandbox's own schema name).`);
+  }
+}
+
+export function assertSandboxSchema(schema: string): void {
+  if (!SANDBOX_SCHEMA_RE.test(schema)) throw new SandboxError(ErrorCode.InvalidInput, `Not a sandbox schema name: ${JSON.stringify(schema.slice(0, 70))}`);
+}
+
+/** `<last applied file>@<its checksum>`, or 'initial' when no file has been applied. */
+export async function templateVersion(sql: SqlExecutor, template = DEFAULT_TEMPLATE): Promise<string> {
+  assertTemplateName(template);
+  const [row] = await sql.query<{ v: string }>(`SELECT sandbox_template_version($1::text) AS v`, [template]);
+  return row!.v;
+}
+
+/** The DDL cache key: sha256 of generator version, template name and template version (same as sandbox_template_cache_key()). */
+export const templateCacheKey = (template: string, version: string, generator = GENERATOR_VERSION): string =>
+  createHash('sha256').update(`${generator}\n${template}\n${version}`, 'utf8').digest('hex');
+
+/**
+ * Reads the template from the catalog and stores its DDL under the current version's key, unless
+ * an entry is there already. Returns the key. Must run inside a transaction (catalog read uses SET LOCAL).
+ */
+export async function refreshTemplateCache(sql: SqlExecutor, template = DEFAULT_TEMPLATE, opts: { force?: boolean } = {}): Promise<{ key: string; version: string; generated: boolean }> {
+  const version = await templateVersion(sql, template);
+  const key = templateCacheKey(template, version);
+  if (!opts.force) {
+    const [hit] = await sql.query(`SELECT 1 FROM sandbox_template_cache WHERE cache_key = $1`, [key]);
+    if (hit) return { key, version, generated: false };
+  }
+  const d = await generateSchemaDdl(sql, template);
+  await sql.query(
+    `INSERT INTO sandbox_template_cache (cache_key, template, version, ddl, seed, post) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb)
+     ON CONFLICT (cache_key) DO UPDATE SET ddl = EXCLUDED.ddl, seed = EXCLUDED.seed, post = EXCLUDED.post, created_at = now()`,
+    [key, template, version, JSON.stringify(d.ddl), JSON.stringify(d.seed), JSON.stringify(d.post)],
+  );
+  return { key, version, generated: true };
+}
+
+export interface BuildOptions {
+  template?: string;
+  /** Skip the template's rows (`create --empty`). */
+  empty?: boolean;
+}
+
+/**
+ * Creates `schema` (which must not exist) from the template's current version: structure, then the
+ * template's rows unless `empty`. One round trip when the DDL is cached; on a miss it reads the
+ * catalog once, caches, and retries. Returns the template version built (record it on the sandbox).
+ * Run inside the provisioning transaction.
+ */
+export async function createSchemaFromTemplate(sql: SqlExecutor, schema: string, opts: BuildOptions = {}): Promise<string> {
+  return viaCache(sql, 'sandbox_template_instantiate', schema, opts);
+}
+
+/**
+ * Puts `schema` back to the template's current version (drop and rebuild, structure and seed) in the
+ * caller's transaction, so other connections see the old state or the new one, never half of it.
+ * Returns the template version it now has.
+ */
+export async function resetSchemaToTemplate(sql: SqlExecutor, schema: string, opts: BuildOptions = {}): Promise<string> {
+  return viaCache(sql, 'sandbox_template_reset', schema, opts);
+}
+
+async function viaCache(sql: SqlExecutor, fn: 'sandbox_template_instantiate' | 'sandbox_template_reset', schema: string, opts: BuildOptions): Promise<string> {
+  const template = opts.template ?? DEFAULT_TEMPLATE;
+  assertTemplateName(template);
+  assertSandboxSchema(schema);
+  const call = async (): Promise<string | null> => {
+    const [row] = await sql.query<{ v: string | null }>(`SELECT ${fn}($1::text, $2::text, $3::int4, $4::boolean) AS v`, [
+      schema,
+      template,
+      GENERATOR_VERSION,
+      !opts.empty,
+    ]);
+    return row!.v;
+  };
+  const first = await call();
+  if (first !== null) return first;
+  await refreshTemplateCache(sql, template);
+  const second = await call();
+  if (second === null) throw new SandboxError(ErrorCode.SchemaFailed, `The template ${template} changed while the sandbox was being built; try again.`);
+  return second;
+}
+
+/**
+ * Creates `target` as a copy of `source`: structure read from the source's own catalog (so a sandbox
+ * whose tables changed since its template is copied as it is), rows, and sequence states. Run inside
+ * the clone transaction: a failure leaves nothing.
+ */
+export async function cloneSchema(sql: SqlExecutor, source: string, target: string, opts: { empty?: boolean } = {}): Promise<SchemaDdl> {
+  assertSandboxSchema(source);
+  assertSandboxSchema(target);
+  if (source === target) throw new SandboxError(ErrorCode.InvalidInput, 'A sandbox cannot be cloned onto itself.');
+  const d = await generateSchemaDdl(sql, source);
+  const statements = opts.empty ? [...d.ddl, ...d.post] : [...d.ddl, ...d.seed, ...d.post];
+  await sql.query(`SELECT 1 AS ok FROM sandbox_build_schema($1::text, $2::jsonb)`, [target, JSON.stringify(statements)]);
+  return d;
+}
+
+/** The generated statements for `schema`, rendered as plain SQL (for inspection, tests and the bench). */
+export function renderDdl(d: SchemaDdl, schema: string, opts: { empty?: boolean } = {}): string[] {
+  return (opts.empty ? [...d.ddl, ...d.post] : [...d.ddl, ...d.seed, ...d.post]).map((s) => render(s, schema));
+}
