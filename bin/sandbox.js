@@ -4,9 +4,15 @@
 // source through tsx, so an edit is never run stale and a fresh clone needs no build.
 // It never builds itself: concurrent invocations would race on dist/.
 import { spawnSync } from 'node:child_process';
+import { setFlagsFromString } from 'node:v8';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ROOT, distFresh, prismaClientFresh } from '../scripts/freshness.mjs';
+
+// WASM (PGlite, Prisma's query compiler) runs on the baseline compiler only: a short-lived CLI spends
+// more on TurboFan compiling than it wins back (`list` on the embedded database: ~1.3 s → ~0.8 s).
+// Set before either module is loaded, so it applies to both.
+setFlagsFromString('--liftoff-only');
 
 if (!prismaClientFresh()) {
   const gen = spawnSync(process.execPath, [resolve(ROOT, 'scripts/prisma-generate.mjs')], { stdio: ['ignore', 'ignore', 'inherit'] });
