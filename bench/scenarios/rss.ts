@@ -233,7 +233,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const int = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
   const result = await runRss(
     process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres',
-    { guilds: int('BENCH_RSS_GUILDS', 100), idleMs: int('BENCH_RSS_IDLE_MS', 5000), embedded: process.env.BENCH_RSS_EMBEDDED !== '0' },
+    { guilds: int('BENCH_RSS_GUILDS', 100), idleMs: int('BENCH_RSS_IDLE_MS', 10_000), embedded: process.env.BENCH_RSS_EMBEDDED !== '0' },
     (line) => process.stderr.write(`${line}\n`),
   );
   console.log(renderRss(result));
