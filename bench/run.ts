@@ -136,6 +136,7 @@ async function main(): Promise<void> {
       const cli = runEmbeddedCli({ runs: Number(process.env.BENCH_CLI_RUNS ?? 5) }, progress);
       console.log(`\n${renderRss(rss)}\n\n${renderEmbeddedCli(cli)}`);
       Object.assign(footprint, { rss, embeddedCli: cli });
+      results.durationMs = Math.round(performance.now() - started);
     }
 
     mkdirSync(RESULTS_DIR, { recursive: true });
