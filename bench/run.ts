@@ -18,6 +18,8 @@ import { runGuildLookup } from './scenarios/guild-lookup.ts';
 import { runInteractionAck } from './scenarios/interaction-ack.ts';
 import { runLifecycle, warmUp } from './scenarios/lifecycle.ts';
 import { runScale } from './scenarios/scale.ts';
+import { renderRss, runRss } from './scenarios/rss.ts';
+import { renderEmbeddedCli, runEmbeddedCli } from './scenarios/embedded-cli.ts';
 
 const PASSES = ['list', 'sweep', 'findOrphans', 'cleanupOrphans'] as const;
 const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'results');
@@ -122,9 +124,24 @@ async function main(): Promise<void> {
     results.durationMs = Math.round(performance.now() - started);
     notes.push(`Load average ${machine.loadAvgAtStart} at start, ${loadavg()[0]!.toFixed(2)} at the end (2 cores; other work on the machine shows here, and is why only side-by-side ratios are meaningful).`);
     console.log(render(results));
+
+    // Footprint, last so its child processes do not disturb the ratios above. BENCH_FOOTPRINT=0 skips it.
+    const footprint: Record<string, unknown> = {};
+    if (process.env.BENCH_FOOTPRINT !== '0') {
+      const rss = await runRss(cfg.adminUrl, {
+        guilds: Number(process.env.BENCH_RSS_GUILDS ?? 100),
+        idleMs: Number(process.env.BENCH_RSS_IDLE_MS ?? 10_000),
+        embedded: process.env.BENCH_RSS_EMBEDDED !== '0',
+      }, progress);
+      const cli = runEmbeddedCli({ runs: Number(process.env.BENCH_CLI_RUNS ?? 5) }, progress);
+      console.log(`\n${renderRss(rss)}\n\n${renderEmbeddedCli(cli)}`);
+      Object.assign(footprint, { rss, embeddedCli: cli });
+      results.durationMs = Math.round(performance.now() - started);
+    }
+
     mkdirSync(RESULTS_DIR, { recursive: true });
     const file = join(RESULTS_DIR, `${results.startedAt.replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+    writeFileSync(file, `${JSON.stringify({ ...results, ...footprint }, null, 2)}\n`);
     console.log(`\nTotal ${(results.durationMs / 1000).toFixed(1)} s. Results: ${relative(process.cwd(), file)}`);
   } finally {
     await floorPool.end().catch(() => undefined);

@@ -1,7 +1,14 @@
+import { setFlagsFromString } from 'node:v8';
 import { startApp } from './app.ts';
 import { loadConfig, loadDotEnv, type Config } from './config.ts';
 import { createLogger } from './logger.ts';
 import { SandboxError } from './sandbox/errors.ts';
+
+// WASM (Prisma's query compiler, PGlite) on the baseline compiler only, however the bot is started: TurboFan
+// tier-up compiles on background threads whose ~100 MB of malloc arenas glibc never gives back. Both
+// modules compile their WASM after this line (on the first query / dynamic import). `npm start` also
+// passes it on the command line.
+setFlagsFromString('--liftoff-only');
 
 let config: Config;
 try {
