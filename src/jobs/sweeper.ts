@@ -2,7 +2,8 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from '../logger.ts';
 import { ErrorCode, SandboxError, toSandboxError } from '../sandbox/errors.ts';
 import { noFaults, type FaultInjector } from '../sandbox/faults.ts';
-import { lockKey, toSandbox, type SandboxManager } from '../sandbox/manager.ts';
+import type { SandboxManager } from '../sandbox/manager.ts';
+import { SweepQueries } from '../sandbox/store/sweeps.ts';
 import { actorLabel, type Actor, type Sandbox, type SandboxStatus } from '../sandbox/types.ts';
 import { emptySummary, type SweepAction, type SweepSummary } from './sweep-summary.ts';
 
@@ -56,9 +57,6 @@ export interface SweeperDeps {
 export const SWEEPER_ACTOR: Actor = { kind: 'system', job: 'sweeper' };
 
 type Outcome = 'done' | 'skipped';
-type Claimed = { id: string; status: SandboxStatus };
-/** Discord user ids only: `cli:` and `system:` owners get no DM. */
-const DISCORD_OWNER = '^[0-9]{17,20}$';
 
 /**
  * The lifecycle sweeper. Each pass expires, destroys after grace, warns owners, reconciles stuck
@@ -75,12 +73,15 @@ export class Sweeper {
   private readonly observer: SweeperObserver;
   private readonly faults: FaultInjector;
   private readonly actor = SWEEPER_ACTOR;
+  private readonly queries: SweepQueries;
+  private missingCursor: string | null = null;
   private current: Promise<SweepSummary> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private active = false;
 
   constructor(deps: SweeperDeps) {
     this.manager = deps.manager;
+    this.queries = new SweepQueries(deps.manager.store);
     this.settings = { ...DEFAULT_SWEEPER_SETTINGS, ...definedOnly(deps.settings ?? {}) };
     this.log = deps.logger.child({ component: 'sweeper', actor: actorLabel(SWEEPER_ACTOR) });
     this.notifier = deps.notifier;
@@ -199,28 +200,9 @@ export class Sweeper {
    * statement: rows another sweeper holds are skipped (SKIP LOCKED), never processed twice.
    */
   private async expire(summary: SweepSummary, now: Date): Promise<void> {
-    const rows = await this.manager.prisma.$queryRaw<{ id: string }[]>`
-      WITH due AS (
-        SELECT id FROM sandboxes
-        WHERE status = 'running' AND expires_at <= ${now}::timestamptz
-        ORDER BY expires_at
-        LIMIT ${this.settings.batchSize}::int
-        FOR UPDATE SKIP LOCKED
-      ), moved AS (
-        UPDATE sandboxes s SET status = 'expired', status_changed_at = ${now}::timestamptz
-        FROM due WHERE s.id = due.id AND s.status = 'running'
-        RETURNING s.id, s.expires_at
-      ), audited AS (
-        INSERT INTO sandbox_audit_log (sandbox_id, event_type, actor, details, created_at)
-        SELECT id, 'status_changed', ${actorLabel(this.actor)},
-               jsonb_build_object('from', 'running', 'to', 'expired', 'reason', 'ttl_elapsed', 'expiresAt', expires_at),
-               ${now}::timestamptz
-        FROM moved
-        RETURNING 1
-      )
-      SELECT id::text AS id FROM moved`;
-    summary.counts.expired += rows.length;
-    if (rows.length) this.log.info({ sandboxIds: rows.map((r) => r.id) }, 'sandboxes expired');
+    const ids = await this.queries.expireDue(now, this.settings.batchSize, this.actor);
+    summary.counts.expired += ids.length;
+    if (ids.length) this.log.info({ sandboxIds: ids }, 'sandboxes expired');
   }
 
   /**
@@ -230,15 +212,10 @@ export class Sweeper {
    */
   private async destroyExpired(summary: SweepSummary, now: Date): Promise<void> {
     const cutoff = new Date(now.getTime() - this.settings.graceMs);
-    const rows = await this.manager.prisma.$queryRaw<{ id: string }[]>`
-      SELECT id::text AS id FROM sandboxes
-      WHERE status = 'expired' AND expires_at <= ${cutoff}::timestamptz
-      ORDER BY expires_at LIMIT ${this.settings.batchSize}::int`;
-    const lease = new Date(now.getTime() + this.settings.stuckAfterMs);
+    const rows = (await this.queries.expiredPastGrace(cutoff, this.settings.batchSize)).map((id) => ({ id }));
     for (const { id } of rows) {
       await this.item(summary, 'destroyed', id, async () => {
-        await this.manager.transition(id, 'expired', 'destroying', this.actor, { reason: 'grace_elapsed', graceMs: this.settings.graceMs }, { nextAttemptAt: lease });
-        await this.timedDestroy(() => this.manager.finishDestroy(id, this.actor));
+        await this.timedDestroy(() => this.manager.tearDown(id, this.actor, { reason: 'grace_elapsed', onlyFrom: ['expired'] }));
         return 'done';
       });
     }
@@ -252,26 +229,11 @@ export class Sweeper {
    */
   private async notify(summary: SweepSummary, now: Date, notifier: ExpiryNotifier): Promise<void> {
     const horizon = new Date(now.getTime() + this.settings.warnBeforeMs);
-    const claimed = await this.manager.prisma.$queryRaw<{ id: string }[]>`
-      WITH due AS (
-        SELECT id FROM sandboxes
-        WHERE status = 'running' AND expiry_notified_at IS NULL
-          AND expires_at > ${now}::timestamptz AND expires_at <= ${horizon}::timestamptz
-          AND owner ~ ${DISCORD_OWNER}
-        ORDER BY expires_at
-        LIMIT ${this.settings.batchSize}::int
-        FOR UPDATE SKIP LOCKED
-      )
-      UPDATE sandboxes s SET expiry_notified_at = ${now}::timestamptz
-      FROM due WHERE s.id = due.id AND s.status = 'running' AND s.expiry_notified_at IS NULL
-      RETURNING s.id::text AS id`;
+    const claimed = await this.queries.markExpiryNoticesDue(now, horizon, this.settings.batchSize);
     if (!claimed.length) return;
-    const rows = await this.manager.prisma.sandbox.findMany({
-      where: { id: { in: claimed.map((c) => c.id) } },
-      include: { guilds: { select: { guildId: true } } },
-    });
+    const rows = await this.manager.store.findSandboxesByIds(claimed);
     for (const row of rows) {
-      await this.item(summary, 'notified', row.id, () => this.notifyOne(notifier, toSandbox(row)));
+      await this.item(summary, 'notified', row.id, () => this.notifyOne(notifier, row));
     }
   }
 
@@ -286,22 +248,19 @@ export class Sweeper {
     try {
       await notifier.notifyExpiring(sandbox);
     } catch (err) {
-      await this.manager
-        .audit(this.manager.prisma, sandbox.id, 'expiry_notice_failed', this.actor, { owner: sandbox.owner, error: (err as Error)?.message ?? String(err) })
+      await this.manager.store
+        .audit(this.manager.store.prisma, sandbox.id, 'expiry_notice_failed', this.actor, { owner: sandbox.owner, error: (err as Error)?.message ?? String(err) })
         .catch((auditErr: unknown) => this.log.error({ sandboxId: sandbox.id, err: auditErr }, 'could not audit the failed expiry notice'));
       throw new SandboxError(ErrorCode.Unavailable, `Could not DM the owner: ${(err as Error)?.message ?? String(err)}`, { owner: sandbox.owner }, { cause: err });
     }
-    await this.manager.audit(this.manager.prisma, sandbox.id, 'expiry_notice_sent', this.actor, { owner: sandbox.owner, expiresAt: sandbox.expiresAt.toISOString() });
+    await this.manager.store.audit(this.manager.store.prisma, sandbox.id, 'expiry_notice_sent', this.actor, { owner: sandbox.owner, expiresAt: sandbox.expiresAt.toISOString() });
     return 'done';
   }
 
   /** pending/creating unchanged for stuckAfterMs → failed (audited), then compensated and destroyed. */
   private async reconcileStuck(summary: SweepSummary, now: Date): Promise<void> {
     const cutoff = new Date(now.getTime() - this.settings.stuckAfterMs);
-    const rows = await this.manager.prisma.$queryRaw<(Claimed & { status_changed_at: Date })[]>`
-      SELECT id::text AS id, status::text AS status, status_changed_at FROM sandboxes
-      WHERE status IN ('pending', 'creating') AND status_changed_at <= ${cutoff}::timestamptz
-      ORDER BY status_changed_at LIMIT ${this.settings.batchSize}::int`;
+    const rows = await this.queries.stuckCreates(cutoff, this.settings.batchSize);
     for (const row of rows) {
       await this.item(summary, 'stuck_reconciled', row.id, async () => {
         await this.manager.transition(row.id, row.status, 'failed', this.actor, {
@@ -309,7 +268,7 @@ export class Sweeper {
           since: row.status_changed_at.toISOString(),
           thresholdMs: this.settings.stuckAfterMs,
         });
-        await this.timedDestroy(() => this.manager.destroyFailed(row.id, this.actor));
+        await this.timedDestroy(() => this.manager.tearDown(row.id, this.actor));
         return 'done';
       });
     }
@@ -322,20 +281,10 @@ export class Sweeper {
    */
   private async retryDestroys(summary: SweepSummary, now: Date): Promise<void> {
     const lease = new Date(now.getTime() + this.settings.stuckAfterMs);
-    const rows = await this.manager.prisma.$queryRaw<{ id: string }[]>`
-      WITH due AS (
-        SELECT id FROM sandboxes
-        WHERE status = 'destroying' AND (next_attempt_at IS NULL OR next_attempt_at <= ${now}::timestamptz)
-        ORDER BY status_changed_at
-        LIMIT ${this.settings.batchSize}::int
-        FOR UPDATE SKIP LOCKED
-      )
-      UPDATE sandboxes s SET next_attempt_at = ${lease}::timestamptz
-      FROM due WHERE s.id = due.id AND s.status = 'destroying'
-      RETURNING s.id::text AS id`;
+    const rows = (await this.queries.leaseDestroyRetries(now, lease, this.settings.batchSize)).map((id) => ({ id }));
     for (const { id } of rows) {
       await this.item(summary, 'destroy_retried', id, async () => {
-        await this.timedDestroy(() => this.manager.finishDestroy(id, this.actor));
+        await this.timedDestroy(() => this.manager.tearDown(id, this.actor));
         return 'done';
       });
     }
@@ -343,13 +292,10 @@ export class Sweeper {
 
   /** failed → destroying → destroyed: schema dropped, mappings and claims removed. */
   private async cleanFailed(summary: SweepSummary): Promise<void> {
-    const rows = await this.manager.prisma.$queryRaw<{ id: string }[]>`
-      SELECT id::text AS id FROM sandboxes
-      WHERE status = 'failed' AND (next_attempt_at IS NULL OR next_attempt_at <= ${this.manager.now()}::timestamptz)
-      ORDER BY status_changed_at LIMIT ${this.settings.batchSize}::int`;
+    const rows = (await this.queries.failedDue(this.manager.now(), this.settings.batchSize)).map((id) => ({ id }));
     for (const { id } of rows) {
       await this.item(summary, 'failed_cleaned', id, async () => {
-        await this.timedDestroy(() => this.manager.destroyFailed(id, this.actor));
+        await this.timedDestroy(() => this.manager.tearDown(id, this.actor));
         return 'done';
       });
     }
@@ -361,8 +307,8 @@ export class Sweeper {
     for (const schemaName of result.dropped) {
       summary.counts.orphan_dropped++;
       summary.orphansDropped.push(schemaName);
-      await this.manager
-        .audit(this.manager.prisma, null, 'orphan_schema_dropped', this.actor, { schemaName })
+      await this.manager.store
+        .audit(this.manager.store.prisma, null, 'orphan_schema_dropped', this.actor, { schemaName })
         .catch((err: unknown) => this.log.error({ schemaName, err }, 'could not audit an orphan drop'));
     }
     for (const f of result.failed) {
@@ -376,18 +322,16 @@ export class Sweeper {
    * lost, and pretending otherwise would hide it. The next pass destroys the failed row.
    */
   private async findMissingSchemas(summary: SweepSummary): Promise<void> {
-    const rows = await this.manager.prisma.$queryRaw<(Claimed & { name: string; schema_name: string })[]>`
-      SELECT s.id::text AS id, s.status::text AS status, s.name, s.schema_name
-      FROM sandboxes s LEFT JOIN pg_namespace n ON n.nspname = s.schema_name
-      WHERE s.status IN ('running', 'expired') AND n.oid IS NULL
-      ORDER BY s.created_at LIMIT ${this.settings.batchSize}::int`;
+    const { missing: rows, next } = await this.queries.missingSchemas(this.missingCursor, this.settings.batchSize);
+    this.missingCursor = next;
     for (const row of rows) {
       await this.item(summary, 'schema_missing', row.id, async () => {
-        const marked = await this.manager.transaction(async (tx) => {
-          await lockKey(tx, `sandbox:${row.id}`);
+        const store = this.manager.store;
+        const marked = await store.transaction(async (tx) => {
+          await store.lockKey(tx, `sandbox:${row.id}`);
           if (await this.manager.provisioner.schemaExists(row.id, tx)) return false;
-          await this.manager.transitionIn(tx, row.id, row.status, 'failed', this.actor, { reason: 'schema_missing' });
-          await this.manager.audit(tx, row.id, 'schema_missing', this.actor, { schemaName: row.schema_name, previousStatus: row.status });
+          await store.changeStatus(tx, row.id, row.status, 'failed', this.actor, { reason: 'schema_missing' });
+          await store.audit(tx, row.id, 'schema_missing', this.actor, { schemaName: row.schema_name, previousStatus: row.status });
           return true;
         });
         if (!marked) return 'skipped';

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { createTestDatabase, makeManager, schemaExists, tablesIn, type TestDatabase } from '../support/db.ts';
 import type { SandboxManager } from '../../src/sandbox/manager.ts';
-import { schemaToId } from '../../src/sandbox/provisioner.ts';
+import { schemaToId } from '../../src/sandbox/store/schemas.ts';
 
 const op = { kind: 'operator', name: 'tester' } as const;
 let db: TestDatabase;

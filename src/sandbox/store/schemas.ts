@@ -1,8 +1,14 @@
-import { TX_OPTIONS, type PrismaClient } from '../db/database.ts';
-import type { Logger } from '../logger.ts';
-import { ErrorCode, SandboxError, isDuplicateSchema } from './errors.ts';
-import type { SchemaStats } from './types.ts';
-import { SCHEMA_NAME_RE, isUuid } from './validation.ts';
+import { TX_OPTIONS, type PrismaClient } from '../../db/database.ts';
+import type { Logger } from '../../logger.ts';
+import { ErrorCode, SandboxError, isDuplicateSchema } from '../errors.ts';
+import type { SchemaStats } from '../types.ts';
+import { SCHEMA_NAME_RE, isUuid } from '../validation.ts';
+
+/**
+ * The schema half of the store: the only code that calls the schema-management SQL functions.
+ * Orphan and listing queries range-scan pg_namespace's name index (`sandbox_` ≤ name < `sandbox\``,
+ * the backquote being the character after `_`) before the exact pattern is applied.
+ */
 
 /** Anything that can run raw SQL: the Prisma client or an interactive transaction. */
 export type Sql = Pick<PrismaClient, '$queryRaw' | '$executeRaw'>;
@@ -71,7 +77,8 @@ export class SchemaProvisioner {
   /** Every schema whose name matches the sandbox pattern exactly (a regex, not LIKE). */
   async listSchemas(sql: Sql = this.db): Promise<string[]> {
     const rows = await sql.$queryRaw<{ nspname: string }[]>`
-      SELECT nspname::text AS nspname FROM pg_namespace WHERE is_sandbox_schema_name(nspname::text) ORDER BY nspname`;
+      SELECT nspname::text AS nspname FROM pg_namespace
+      WHERE nspname >= 'sandbox_'::name AND nspname < 'sandbox\`'::name AND is_sandbox_schema_name(nspname::text) ORDER BY nspname`;
     return rows.map((r) => r.nspname);
   }
 
@@ -79,7 +86,8 @@ export class SchemaProvisioner {
   async findOrphanedSchemas(sql: Sql = this.db): Promise<string[]> {
     const rows = await sql.$queryRaw<{ nspname: string }[]>`
       SELECT n.nspname::text AS nspname FROM pg_namespace n
-      WHERE is_sandbox_schema_name(n.nspname::text)
+      WHERE n.nspname >= 'sandbox_'::name AND n.nspname < 'sandbox\`'::name
+        AND is_sandbox_schema_name(n.nspname::text)
         AND NOT EXISTS (SELECT 1 FROM sandboxes s WHERE s.schema_name = n.nspname::text AND s.status <> 'destroyed')
       ORDER BY n.nspname`;
     return rows.map((r) => r.nspname);
