@@ -181,12 +181,13 @@ export class Sweeper {
     this.log.error({ ...where, action, code: e.code, err }, 'sweeper action failed');
   }
 
-  /** Times a teardown for the destroy metrics; rethrows. */
-  private async timedDestroy(fn: () => Promise<void>): Promise<void> {
+  /** Times a teardown for the destroy metrics; rethrows. 'skipped' when another sweeper got there first. */
+  private async timedDestroy(fn: () => Promise<boolean>): Promise<Outcome> {
     const t = performance.now();
     try {
-      await fn();
-      this.observer.destroyed?.('success', (performance.now() - t) / 1000);
+      const didIt = await fn();
+      if (didIt) this.observer.destroyed?.('success', (performance.now() - t) / 1000);
+      return didIt ? 'done' : 'skipped';
     } catch (err) {
       if (!(err instanceof SandboxError && err.code === ErrorCode.Conflict)) this.observer.destroyed?.('failure', (performance.now() - t) / 1000);
       throw err;
@@ -215,8 +216,7 @@ export class Sweeper {
     const rows = (await this.queries.expiredPastGrace(cutoff, this.settings.batchSize)).map((id) => ({ id }));
     for (const { id } of rows) {
       await this.item(summary, 'destroyed', id, async () => {
-        await this.timedDestroy(() => this.manager.tearDown(id, this.actor, { reason: 'grace_elapsed', onlyFrom: ['expired'] }));
-        return 'done';
+        return this.timedDestroy(() => this.manager.tearDown(id, this.actor, { reason: 'grace_elapsed', onlyFrom: ['expired'] }));
       });
     }
   }
@@ -268,8 +268,7 @@ export class Sweeper {
           since: row.status_changed_at.toISOString(),
           thresholdMs: this.settings.stuckAfterMs,
         });
-        await this.timedDestroy(() => this.manager.tearDown(row.id, this.actor));
-        return 'done';
+        return this.timedDestroy(() => this.manager.tearDown(row.id, this.actor));
       });
     }
   }
@@ -284,8 +283,7 @@ export class Sweeper {
     const rows = (await this.queries.leaseDestroyRetries(now, lease, this.settings.batchSize)).map((id) => ({ id }));
     for (const { id } of rows) {
       await this.item(summary, 'destroy_retried', id, async () => {
-        await this.timedDestroy(() => this.manager.tearDown(id, this.actor));
-        return 'done';
+        return this.timedDestroy(() => this.manager.tearDown(id, this.actor));
       });
     }
   }
@@ -295,8 +293,7 @@ export class Sweeper {
     const rows = (await this.queries.failedDue(this.manager.now(), this.settings.batchSize)).map((id) => ({ id }));
     for (const { id } of rows) {
       await this.item(summary, 'failed_cleaned', id, async () => {
-        await this.timedDestroy(() => this.manager.tearDown(id, this.actor));
-        return 'done';
+        return this.timedDestroy(() => this.manager.tearDown(id, this.actor));
       });
     }
   }

@@ -115,7 +115,7 @@ export class SandboxManager {
     return destroy(this.ctx, ref, actor);
   }
   /** Tears down a sandbox by id whatever its tearable status (failed, destroying, ...): compensation and the sweeper. */
-  tearDown(id: string, actor: Actor, opts: TeardownOptions = {}): Promise<void> {
+  tearDown(id: string, actor: Actor, opts: TeardownOptions = {}): Promise<boolean> {
     return tearDown(this.ctx, id, actor, opts);
   }
   extendTtl(ref: string, hours: number, actor: Actor): Promise<{ sandbox: Sandbox; notices: string[] }> {

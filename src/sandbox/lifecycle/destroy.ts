@@ -38,26 +38,29 @@ export const destroy = (ctx: LifecycleContext, ref: string, actor: Actor): Promi
   });
 
 /**
- * The one teardown, for destroy, compensation and every sweeper step.
+ * The one teardown, for destroy, compensation and every sweeper step. Returns false when
+ * there was nothing to do (already destroyed, e.g. by a concurrent sweeper).
  * - No ExternalResource configured (or a `failed` row, whose external resources are removed
  *   first so that it never re-enters the owner count): ONE transaction unmaps, drops claims and
  *   the schema, and moves straight to `destroyed`.
  * - Otherwise two phases: that transaction moves to `destroying`; then remove() on each external
  *   resource; then `destroying → destroyed`.
- * On failure the row stays `destroying` (or `failed`) with a backoff for the sweeper, and
- * SANDBOX_006 is thrown.
+ * On failure the row is left (or parked) in `destroying` (a `failed` row stays `failed`) with a
+ * backoff for the sweeper, and SANDBOX_006 is thrown: a failed teardown is never left silently.
  */
-export async function tearDown(ctx: LifecycleContext, id: string, actor: Actor, opts: TeardownOptions = {}): Promise<void> {
+export async function tearDown(ctx: LifecycleContext, id: string, actor: Actor, opts: TeardownOptions = {}): Promise<boolean> {
   try {
     const status = await ctx.store.findStatus(id);
-    if (!status || status === 'destroyed') return;
+    if (!status || status === 'destroyed') return false;
     if (status === 'destroying' || status === 'failed') await removeExternal(ctx, id);
     const twoPhase = ctx.resources.length > 0 && (status === 'running' || status === 'expired');
     const reached = await teardownTransaction(ctx, id, actor, twoPhase ? 'destroying' : 'destroyed', opts);
-    if (reached !== 'destroying') return;
+    if (reached === 'already-destroyed') return false;
+    if (reached !== 'destroying') return true;
     await fault(ctx, 'destroy:after-destroying', id);
     await removeExternal(ctx, id);
     await teardownTransaction(ctx, id, actor, 'destroyed', opts);
+    return true;
   } catch (err) {
     if (err instanceof SandboxError && (err.code === ErrorCode.InvalidTransition || err.code === ErrorCode.Conflict)) throw err;
     await recordTeardownFailure(ctx, id, actor, err);
@@ -71,12 +74,12 @@ async function removeExternal(ctx: LifecycleContext, id: string): Promise<void> 
 }
 
 /** Unmaps guilds, drops claims and the schema (each audited), and moves the row to `to`, in one transaction. */
-async function teardownTransaction(ctx: LifecycleContext, id: string, actor: Actor, to: 'destroying' | 'destroyed', opts: TeardownOptions): Promise<SandboxStatus> {
+async function teardownTransaction(ctx: LifecycleContext, id: string, actor: Actor, to: 'destroying' | 'destroyed', opts: TeardownOptions): Promise<SandboxStatus | 'already-destroyed'> {
   let unmapped = false;
   const reached = await ctx.store.transaction(async (tx: Tx) => {
     await ctx.store.lockKey(tx, `sandbox:${id}`);
     const row = await ctx.store.lockSandboxRow(tx, id);
-    if (!row || row.status === 'destroyed') return 'destroyed';
+    if (!row || row.status === 'destroyed') return 'already-destroyed' as const;
     if (opts.onlyFrom && !opts.onlyFrom.includes(row.status) && row.status !== 'destroying') {
       throw new SandboxError(ErrorCode.Conflict, 'The sandbox was changed at the same time.', { id, status: row.status });
     }
@@ -92,7 +95,7 @@ async function teardownTransaction(ctx: LifecycleContext, id: string, actor: Act
     if (!secondPhase || dropped) await ctx.store.audit(tx, id, 'schema_dropped', actor, { schemaName: row.schemaName, dropped });
     await fault(ctx, 'destroy:after-drop', id);
     if (row.status === to) return to;
-    const details = secondPhase ? {} : { reason: opts.reason ?? 'destroy_requested' };
+    const details = !secondPhase && opts.reason ? { reason: opts.reason } : {};
     await ctx.store.changeStatus(tx, id, row.status, to, actor, details, to === 'destroyed' ? { destroyAttempts: 0, nextAttemptAt: null } : {});
     if (to === 'destroyed') await ctx.store.audit(tx, id, 'destroyed', actor, { schemaName: row.schemaName, guildIds: released.mapped });
     return to;
@@ -105,6 +108,12 @@ async function recordTeardownFailure(ctx: LifecycleContext, id: string, actor: A
   ctx.observer.teardownFailed?.();
   try {
     await ctx.store.transaction(async (tx) => {
+      // The teardown rolled back, so a running/expired row is still as it was: park it in `destroying`
+      // so the sweeper retries it with backoff (a failed row stays `failed`, out of the owner count).
+      const row = await ctx.store.lockSandboxRow(tx, id);
+      if (row && (row.status === 'running' || row.status === 'expired')) {
+        await ctx.store.changeStatus(tx, id, row.status, 'destroying', actor, { reason: 'teardown_failed' });
+      }
       const attempts = await ctx.store.recordTeardownFailure(tx, id, destroyBackoffMs);
       await ctx.store.audit(tx, id, 'destroy_failed', actor, { attempts, error: (err as Error)?.message ?? String(err) });
     });
