@@ -82,25 +82,39 @@ export class SchemaProvisioner {
     return rows.map((r) => r.nspname);
   }
 
-  /** Sandbox-pattern schemas with no live (not destroyed) row. One query, whatever the count. */
-  async findOrphanedSchemas(sql: Sql = this.db): Promise<string[]> {
-    const rows = await sql.$queryRaw<{ nspname: string }[]>`
-      SELECT n.nspname::text AS nspname FROM pg_namespace n
-      WHERE n.nspname >= 'sandbox_'::name AND n.nspname < 'sandbox\`'::name
+  /**
+   * Sandbox-pattern schemas with no live (not destroyed) row. One query: a range scan on
+   * pg_namespace's name index, then the exact pattern, then an index probe of the live rows.
+   * With `limit`, only the next slice of sandbox-pattern schemas after `after` is looked at.
+   */
+  async findOrphanedSchemas(sql: Sql = this.db, slice: { after?: string | null; limit?: number } = {}): Promise<string[]> {
+    return (await this.findOrphanSlice(sql, slice)).orphans;
+  }
+
+  private async findOrphanSlice(sql: Sql, slice: { after?: string | null; limit?: number }): Promise<{ orphans: string[]; next: string | null }> {
+    const after = slice.after ?? 'sandbox_';
+    const limit = slice.limit ?? 2_147_483_647;
+    const rows = await sql.$queryRaw<{ nspname: string; live: boolean }[]>`
+      SELECT n.nspname::text AS nspname,
+             EXISTS (SELECT 1 FROM sandboxes s WHERE s.schema_name = n.nspname::text AND s.status <> 'destroyed') AS live
+      FROM pg_namespace n
+      WHERE n.nspname >= 'sandbox_'::name AND n.nspname < 'sandbox\`'::name AND n.nspname > ${after}::name
         AND is_sandbox_schema_name(n.nspname::text)
-        AND NOT EXISTS (SELECT 1 FROM sandboxes s WHERE s.schema_name = n.nspname::text AND s.status <> 'destroyed')
-      ORDER BY n.nspname`;
-    return rows.map((r) => r.nspname);
+      ORDER BY n.nspname LIMIT ${limit}::int`;
+    const next = rows.length === limit ? rows[rows.length - 1]!.nspname : null;
+    return { orphans: rows.filter((r) => !r.live).map((r) => r.nspname), next };
   }
 
   /**
-   * Drops orphaned schemas. Each is re-checked and dropped in its own transaction under the
-   * sandbox's advisory lock, so a sandbox created meanwhile is never touched.
+   * Drops orphaned schemas (all of them, or one slice: see findOrphanedSchemas). Each is
+   * re-checked and dropped in its own transaction under the sandbox's advisory lock, so a sandbox
+   * created meanwhile is never touched. `next` is the cursor for the following slice.
    */
-  async cleanupOrphanedSchemas(): Promise<{ dropped: string[]; failed: { schema: string; error: string }[] }> {
+  async cleanupOrphanedSchemas(slice: { after?: string | null; limit?: number } = {}): Promise<{ dropped: string[]; failed: { schema: string; error: string }[]; next: string | null }> {
     const dropped: string[] = [];
     const failed: { schema: string; error: string }[] = [];
-    for (const schema of await this.findOrphanedSchemas()) {
+    const { orphans, next } = await this.findOrphanSlice(this.db, slice);
+    for (const schema of orphans) {
       if (!SCHEMA_NAME_RE.test(schema)) continue;
       const id = schemaToId(schema);
       try {
@@ -120,7 +134,7 @@ export class SchemaProvisioner {
         this.logger.error({ schemaName: schema, err }, 'orphaned schema could not be dropped');
       }
     }
-    return { dropped, failed };
+    return { dropped, failed, next };
   }
 }
 

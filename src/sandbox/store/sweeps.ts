@@ -120,10 +120,12 @@ export class SweepQueries {
     return new Map(rows.map((r) => [r.id, r.status]));
   }
 
-  /** Live (running) ids among these, for the external-resource "ensure missing" pass. */
-  async runningIds(batch: number): Promise<string[]> {
+  /** A keyset slice of running sandbox ids after `afterId`, for the "ensure missing external" pass. */
+  async runningSlice(afterId: string | null, limit: number): Promise<{ ids: string[]; next: string | null }> {
     const rows = await this.db.$queryRaw<{ id: string }[]>`
-      SELECT id::text AS id FROM sandboxes WHERE status = 'running' ORDER BY created_at LIMIT ${batch}::int`;
-    return rows.map((r) => r.id);
+      SELECT id::text AS id FROM sandboxes
+      WHERE status = 'running' AND id > ${afterId ?? '00000000-0000-0000-0000-000000000000'}::uuid
+      ORDER BY id LIMIT ${limit}::int`;
+    return { ids: rows.map((r) => r.id), next: rows.length === limit ? rows[rows.length - 1]!.id : null };
   }
 }
