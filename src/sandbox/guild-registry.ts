@@ -3,6 +3,7 @@ import type { Logger } from '../logger.ts';
 import { SandboxError } from './errors.ts';
 import type { SandboxManager } from './manager.ts';
 import type { SandboxStore } from './store/store.ts';
+import { routesChanged } from './lifecycle/context.ts';
 import { lockSandboxInStatus } from './lifecycle/guilds.ts';
 import type { Actor } from './types.ts';
 import { validateSnowflake } from './validation.ts';
@@ -76,10 +77,12 @@ export class GuildRegistry {
     const claim = await this.store.findClaim(this.store.prisma, guildId);
     if (claim) {
       const result = await this.applyClaim(guildId, claim, verifyClaimant);
+      if (result.outcome === 'mapped') routesChanged(this.manager.context);
       log.info({ sandboxId: claim.sandboxId, claimedBy: claim.claimedBy, ...result }, 'pending claim applied on join');
       return result;
     }
     const result = await this.applyOwnerRule(guildId, guildOwnerId);
+    if (result.outcome === 'mapped') routesChanged(this.manager.context);
     log.info({ ownerId: guildOwnerId, ...result }, result.outcome === 'mapped' ? 'guild mapped to its owner’s sandbox' : 'guild left unmapped');
     return result;
   }
@@ -152,7 +155,6 @@ export class GuildRegistry {
       return { outcome: 'already-mapped', sandboxId: holder?.sandboxId ?? sandboxId };
     }
     await this.store.audit(tx, sandboxId, 'guild_registered', JOIN, { guildId, via, ...details });
-    queueMicrotask(() => this.manager.context.observer.routesChanged?.());
     return { outcome: 'mapped', sandboxId, via };
   }
 
@@ -164,6 +166,7 @@ export class GuildRegistry {
       await this.store.markGuildLeft(tx, guildId);
       return this.unmapGuild(tx, guildId, LEAVE, 'bot_removed');
     });
+    if (result.unmappedSandboxId) routesChanged(this.manager.context);
     this.log.info({ guildId, actor: 'system:guild-leave', sandboxId: result.unmappedSandboxId }, 'bot removed from guild');
     return result;
   }
@@ -214,7 +217,10 @@ export class GuildRegistry {
           await this.store.markGuildLeft(tx, guildId);
           return this.unmapGuild(tx, guildId, RECONCILE, 'bot_not_in_guild');
         });
-        if (unmappedSandboxId) summary.unmapped++;
+        if (unmappedSandboxId) {
+          summary.unmapped++;
+          routesChanged(this.manager.context);
+        }
       } catch (err) {
         this.log.error({ guildId, err }, 'unmapping a guild the bot is not in failed');
       }
@@ -230,7 +236,6 @@ export class GuildRegistry {
     const sandboxId = await this.store.unmapGuild(tx, guildId);
     if (sandboxId) await this.store.audit(tx, sandboxId, 'guild_unregistered', actor, { guildId, reason });
     else await this.store.audit(tx, null, 'bot_left_guild', actor, { guildId, reason });
-    if (sandboxId) this.manager.context.observer.routesChanged?.();
     return { unmappedSandboxId: sandboxId };
   }
 }
