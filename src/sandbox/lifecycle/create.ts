@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../logger.ts';
 import { ErrorCode, SandboxError, isUniqueViolation, toSandboxError } from '../errors.ts';
 import type { ExternalResource } from '../resources.ts';
-import { actorLabel, defaultOwner, type Actor, type CreateInput, type CreateResult } from '../types.ts';
+import { actorLabel, defaultOwner, type Actor, type CreateInput, type CreateResult, type Sandbox } from '../types.ts';
 import { defaultName, validateGuildIds, validateMetadata, validateName, validateOwner, validateTtlHours } from '../validation.ts';
 import { HOUR, fault, guard, mayActFor, routesChanged, throwGuildMapped, type LifecycleContext } from './context.ts';
 import { tearDown } from './destroy.ts';
@@ -51,7 +51,20 @@ export const create = (ctx: LifecycleContext, input: CreateInput, actor: Actor, 
       const mappedElsewhere = await provision(ctx, row.id, row.schemaName, plan, actor, bestEffort);
       if (plan.map.length > mappedElsewhere.length) routesChanged(ctx);
       const skippedGuilds = [...plan.forbidden.map((guildId) => ({ guildId, reason: 'forbidden' as const })), ...mappedElsewhere.map((guildId) => ({ guildId, reason: 'mapped' as const }))];
-      const sandbox = (await getById(ctx, row.id))!;
+      // Everything in it was just written by this create: no read-back.
+      const sandbox: Sandbox = {
+        id: row.id,
+        name: row.name,
+        owner,
+        status: 'running',
+        schemaName: row.schemaName,
+        guildIds: plan.map.filter((g) => !mappedElsewhere.includes(g)),
+        createdAt: row.createdAt,
+        expiresAt: row.expiresAt,
+        destroyedAt: null,
+        lastActivityAt: row.createdAt,
+        metadata,
+      };
       ctx.observer.created?.('success', (performance.now() - started) / 1000);
       slog.info({ name: sandbox.name, schemaName: sandbox.schemaName, ms: Math.round(performance.now() - started) }, 'sandbox created');
       return { sandbox, notices, claimedGuildIds: plan.claim, skippedGuilds };
@@ -85,7 +98,7 @@ async function planGuilds(ctx: LifecycleContext, guildIds: string[], actor: Acto
 async function insertCreating(
   ctx: LifecycleContext,
   args: { name: string | undefined; owner: string; ttlHours: number; guildIds: string[]; metadata: Record<string, unknown>; actor: Actor; skipMapped: boolean },
-): Promise<{ id: string; schemaName: string }> {
+): Promise<{ id: string; schemaName: string; name: string; createdAt: Date; expiresAt: Date }> {
   for (let attempt = 1; ; attempt++) {
     const id = ctx.newId();
     const name = args.name ?? defaultName(args.owner);
@@ -104,12 +117,17 @@ async function insertCreating(
           const taken = await ctx.store.findFirstMappedGuild(tx, args.guildIds);
           if (taken) throw new SandboxError(ErrorCode.GuildMapped, `Guild ${taken.guildId} is already registered to sandbox ${taken.name}.`, { guildId: taken.guildId });
         }
-        const schemaName = await ctx.schemas.schemaNameFor(id, tx);
-        await ctx.store.insertCreatingSandbox(tx, { id, name, owner: args.owner, schemaName, expiresAt: new Date(ctx.clock().getTime() + args.ttlHours * HOUR), metadata: args.metadata });
-        // The chain of status_changed rows starts here (the state checker reads `status`).
-        await ctx.store.audit(tx, id, 'created', args.actor, { name, owner: args.owner, ttlHours: args.ttlHours, guildIds: args.guildIds, schemaName, status: 'creating' });
+        const expiresAt = new Date(ctx.clock().getTime() + args.ttlHours * HOUR);
+        // One statement: the row as `creating`, its schema name from sandbox_schema_name(), and its
+        // `created` audit row, where the chain of status_changed rows starts (it records `status`).
+        const { schemaName, at } = await ctx.store.insertCreatingSandbox(tx, { id, name, owner: args.owner, expiresAt, metadata: args.metadata }, args.actor, {
+          name,
+          owner: args.owner,
+          ttlHours: args.ttlHours,
+          guildIds: args.guildIds,
+        });
         await fault(ctx, 'create:after-insert', id);
-        return { id, schemaName };
+        return { id, schemaName, name, createdAt: at, expiresAt };
       });
     } catch (err) {
       if (isUniqueViolation(err, 'uq_sandboxes_live_name')) {
@@ -143,20 +161,20 @@ async function ensureExternal(ctx: LifecycleContext, id: string, ensured: Extern
 /** The schema, the guild mappings, the claims and creating → running commit together. */
 async function provision(ctx: LifecycleContext, id: string, schemaName: string, plan: GuildPlan, actor: Actor, skipMapped: boolean): Promise<string[]> {
   return ctx.store.transaction(async (tx) => {
-    await ctx.store.lockKey(tx, `sandbox:${id}`);
-    const created = await ctx.schemas.createSchema(id, tx);
+    const created = await ctx.schemas.createSchema(id, tx, { advisoryKey: `sandbox:${id}` });
     if (created !== schemaName) {
       throw new SandboxError(ErrorCode.SchemaFailed, 'The created schema does not match the recorded one.', { created, recorded: schemaName });
     }
-    await ctx.store.audit(tx, id, 'schema_created', actor, { schemaName });
     await fault(ctx, 'create:after-schema', id);
+    const audits: Parameters<typeof ctx.store.auditMany>[1] = [{ sandboxId: id, eventType: 'schema_created', actor, details: { schemaName } }];
     const skipped: string[] = [];
     for (const guildId of plan.map) {
       const inserted = await ctx.store.mapGuildIfFree(tx, id, guildId);
-      if (inserted) await ctx.store.audit(tx, id, 'guild_registered', actor, { guildId });
+      if (inserted) audits.push({ sandboxId: id, eventType: 'guild_registered', actor, details: { guildId } });
       else if (skipMapped) skipped.push(guildId);
       else await throwGuildMapped(ctx, tx, guildId);
     }
+    await ctx.store.auditMany(tx, audits);
     for (const guildId of plan.claim) await claimGuild(ctx, tx, id, guildId, actor);
     await fault(ctx, 'create:before-running', id);
     await ctx.store.changeStatus(tx, id, 'creating', 'running', actor);

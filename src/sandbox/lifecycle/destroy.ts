@@ -15,6 +15,8 @@ export interface TeardownOptions {
   onlyFrom?: SandboxStatus[];
   /** Leave the schema alone (compensation after a collision: that schema is not ours). */
   keepSchema?: boolean;
+  /** The status the caller just read, to spare a read (the teardown transaction re-checks it under the row lock). */
+  knownStatus?: SandboxStatus;
 }
 
 /** Idempotent: destroying a destroyed sandbox returns it unchanged. */
@@ -27,7 +29,7 @@ export const destroy = (ctx: LifecycleContext, ref: string, actor: Actor): Promi
       throw new SandboxError(ErrorCode.InvalidTransition, `${sandbox.name} is still being created; try again in a moment.`, { status: sandbox.status });
     }
     try {
-      await tearDown(ctx, sandbox.id, actor, { reason: 'destroy_requested' });
+      await tearDown(ctx, sandbox.id, actor, { reason: 'destroy_requested', knownStatus: sandbox.status });
       ctx.observer.destroyed?.('success', (performance.now() - started) / 1000);
       ctx.log.info({ sandboxId: sandbox.id, actor: actorLabel(actor), ms: Math.round(performance.now() - started) }, 'sandbox destroyed');
       return (await getById(ctx, sandbox.id))!;
@@ -50,7 +52,7 @@ export const destroy = (ctx: LifecycleContext, ref: string, actor: Actor): Promi
  */
 export async function tearDown(ctx: LifecycleContext, id: string, actor: Actor, opts: TeardownOptions = {}): Promise<boolean> {
   try {
-    const status = await ctx.store.findStatus(id);
+    const status = opts.knownStatus ?? (await ctx.store.findStatus(id));
     if (!status || status === 'destroyed') return false;
     if (status === 'destroying' || status === 'failed') await removeExternal(ctx, id);
     const twoPhase = ctx.resources.length > 0 && (status === 'running' || status === 'expired');
@@ -77,8 +79,7 @@ async function removeExternal(ctx: LifecycleContext, id: string): Promise<void> 
 async function teardownTransaction(ctx: LifecycleContext, id: string, actor: Actor, to: 'destroying' | 'destroyed', opts: TeardownOptions): Promise<SandboxStatus | 'already-destroyed'> {
   let unmapped = false;
   const reached = await ctx.store.transaction(async (tx: Tx) => {
-    await ctx.store.lockKey(tx, `sandbox:${id}`);
-    const row = await ctx.store.lockSandboxRow(tx, id);
+    const row = await ctx.store.lockSandboxKeyAndRow(tx, id);
     if (!row || row.status === 'destroyed') return 'already-destroyed' as const;
     if (opts.onlyFrom && !opts.onlyFrom.includes(row.status) && row.status !== 'destroying') {
       throw new SandboxError(ErrorCode.Conflict, 'The sandbox was changed at the same time.', { id, status: row.status });
@@ -88,11 +89,15 @@ async function teardownTransaction(ctx: LifecycleContext, id: string, actor: Act
     }
     const secondPhase = row.status === 'destroying';
     const released = await ctx.store.releaseAllGuilds(tx, id);
-    for (const guildId of released.mapped) await ctx.store.audit(tx, id, 'guild_unregistered', actor, { guildId, reason: 'sandbox_destroyed' });
-    for (const guildId of released.claimed) await ctx.store.audit(tx, id, 'guild_claim_removed', actor, { guildId, reason: 'sandbox_destroyed' });
+    // Audit rows in order, written in one statement: unmapped, unclaimed, schema dropped (then status_changed, destroyed).
+    const audits: Parameters<typeof ctx.store.auditMany>[1] = [
+      ...released.mapped.map((guildId) => ({ sandboxId: id, eventType: 'guild_unregistered', actor, details: { guildId, reason: 'sandbox_destroyed' } })),
+      ...released.claimed.map((guildId) => ({ sandboxId: id, eventType: 'guild_claim_removed', actor, details: { guildId, reason: 'sandbox_destroyed' } })),
+    ];
     unmapped = released.mapped.length > 0;
     const dropped = opts.keepSchema ? false : await ctx.schemas.dropSchema(id, tx);
-    if (!secondPhase || dropped) await ctx.store.audit(tx, id, 'schema_dropped', actor, { schemaName: row.schemaName, dropped });
+    if (!secondPhase || dropped) audits.push({ sandboxId: id, eventType: 'schema_dropped', actor, details: { schemaName: row.schemaName, dropped } });
+    await ctx.store.auditMany(tx, audits);
     await fault(ctx, 'destroy:after-drop', id);
     if (row.status === to) return to;
     const details = !secondPhase && opts.reason ? { reason: opts.reason } : {};

@@ -35,10 +35,14 @@ export class SchemaProvisioner {
   }
 
   /** Creates the schema; an existing schema is an error (SANDBOX_005 with `collision`), never adopted. */
-  async createSchema(sandboxId: string, sql: Sql = this.db): Promise<string> {
+  async createSchema(sandboxId: string, sql: Sql = this.db, opts: { advisoryKey?: string } = {}): Promise<string> {
     assertId(sandboxId);
     try {
-      const [row] = await sql.$queryRaw<{ name: string }[]>`SELECT create_sandbox_schema(${sandboxId}::uuid) AS name`;
+      // With an advisory key, the lock is taken first in the same statement (FROM is evaluated before the target list).
+      const [row] = opts.advisoryKey
+        ? await sql.$queryRaw<{ name: string }[]>`
+            SELECT create_sandbox_schema(${sandboxId}::uuid) AS name FROM (SELECT pg_advisory_xact_lock(hashtextextended(${opts.advisoryKey}, 0))) AS k`
+        : await sql.$queryRaw<{ name: string }[]>`SELECT create_sandbox_schema(${sandboxId}::uuid) AS name`;
       this.logger.debug({ sandboxId, schemaName: row!.name }, 'schema created');
       return row!.name;
     } catch (err) {

@@ -51,7 +51,6 @@ export interface NewSandboxRow {
   id: string;
   name: string;
   owner: string;
-  schemaName: string;
   expiresAt: Date;
   metadata: Record<string, unknown>;
 }
@@ -105,6 +104,15 @@ export class SandboxStore {
     });
   }
 
+  /** Several audit rows in one statement (a teardown's or a provisioning transaction's). */
+  async auditMany(db: Db, rows: { sandboxId: string | null; eventType: string; actor: Actor; details?: Record<string, unknown> }[]): Promise<void> {
+    if (!rows.length) return;
+    const createdAt = this.clock();
+    await db.sandboxAuditLog.createMany({
+      data: rows.map((r) => ({ sandboxId: r.sandboxId, eventType: r.eventType, actor: actorLabel(r.actor), details: (r.details ?? {}) as Prisma.InputJsonValue, createdAt })),
+    });
+  }
+
   /**
    * THE transition function: every status change goes through here. A compare-and-set on the
    * expected status and its `status_changed` audit rows, in one statement inside the caller's
@@ -153,6 +161,15 @@ export class SandboxStore {
   async lockSandboxRow(tx: Tx, id: string): Promise<LockedRow | undefined> {
     const [row] = await tx.$queryRaw<LockedRow[]>`
       SELECT status::text AS status, schema_name AS "schemaName", expires_at AS "expiresAt" FROM sandboxes WHERE id = ${id}::uuid FOR UPDATE`;
+    return row;
+  }
+
+  /** Takes the sandbox's advisory key, then its row lock, in one statement (the same order as lockKey + lockSandboxRow). */
+  async lockSandboxKeyAndRow(tx: Tx, id: string): Promise<LockedRow | undefined> {
+    const [row] = await tx.$queryRaw<LockedRow[]>`
+      SELECT s.status::text AS status, s.schema_name AS "schemaName", s.expires_at AS "expiresAt"
+      FROM (SELECT pg_advisory_xact_lock(hashtextextended(${`sandbox:${id}`}, 0))) AS k, sandboxes s
+      WHERE s.id = ${id}::uuid FOR UPDATE OF s`;
     return row;
   }
 
@@ -216,23 +233,27 @@ export class SandboxStore {
     return row!.n;
   }
 
-  /** A new row, inserted directly as `creating` (no `pending` commit), with its schema name. */
-  async insertCreatingSandbox(tx: Tx, row: NewSandboxRow): Promise<void> {
+  /**
+   * A new row, inserted directly as `creating` (no `pending` commit), with its schema name
+   * derived by sandbox_schema_name() and its `created` audit row, in one statement. Returns the
+   * schema name and the timestamp written.
+   */
+  async insertCreatingSandbox(tx: Tx, row: NewSandboxRow, actor: Actor, auditDetails: Record<string, unknown>): Promise<{ schemaName: string; at: Date }> {
     const now = this.clock();
-    await tx.sandbox.create({
-      data: {
-        id: row.id,
-        name: row.name,
-        owner: row.owner,
-        status: 'creating',
-        schemaName: row.schemaName,
-        createdAt: now,
-        expiresAt: row.expiresAt,
-        lastActivityAt: now,
-        statusChangedAt: now,
-        metadata: row.metadata as Prisma.InputJsonValue,
-      },
-    });
+    const [inserted] = await tx.$queryRaw<{ schema_name: string }[]>`
+      WITH ins AS (
+        INSERT INTO sandboxes (id, name, owner, status, schema_name, created_at, expires_at, last_activity_at, status_changed_at, metadata)
+        VALUES (${row.id}::uuid, ${row.name}, ${row.owner}, 'creating', sandbox_schema_name(${row.id}::uuid), ${now}::timestamptz,
+                ${row.expiresAt}::timestamptz, ${now}::timestamptz, ${now}::timestamptz, ${JSON.stringify(row.metadata)}::jsonb)
+        RETURNING id, schema_name
+      ), audited AS (
+        INSERT INTO sandbox_audit_log (sandbox_id, event_type, actor, details, created_at)
+        SELECT id, 'created', ${actorLabel(actor)}, ${JSON.stringify(auditDetails)}::jsonb || jsonb_build_object('schemaName', schema_name, 'status', 'creating'), ${now}::timestamptz
+        FROM ins
+        RETURNING 1
+      )
+      SELECT schema_name FROM ins`;
+    return { schemaName: inserted!.schema_name, at: now };
   }
 
   /** Moves the expiry of a running sandbox (no status change) and clears the expiry-DM mark. */
@@ -275,13 +296,18 @@ export class SandboxStore {
     return taken[0] ? { guildId: taken[0].guildId, name: taken[0].sandbox.name } : null;
   }
 
-  /** Maps a guild if it is free (ON CONFLICT DO NOTHING) and drops its claim; true when this call mapped it. */
+  /** Maps a guild if it is free (ON CONFLICT DO NOTHING) and drops its claim, in one statement; true when this call mapped it. */
   async mapGuildIfFree(tx: Tx, sandboxId: string, guildId: string): Promise<boolean> {
-    const n = await tx.$executeRaw`
-      INSERT INTO sandbox_guild_mapping (guild_id, sandbox_id, created_at) VALUES (${guildId}, ${sandboxId}::uuid, ${this.clock()})
-      ON CONFLICT (guild_id) DO NOTHING`;
-    if (n === 1) await tx.sandboxGuildClaim.deleteMany({ where: { guildId } });
-    return n === 1;
+    const [r] = await tx.$queryRaw<{ n: number }[]>`
+      WITH ins AS (
+        INSERT INTO sandbox_guild_mapping (guild_id, sandbox_id, created_at) VALUES (${guildId}, ${sandboxId}::uuid, ${this.clock()})
+        ON CONFLICT (guild_id) DO NOTHING
+        RETURNING guild_id
+      ), unclaimed AS (
+        DELETE FROM sandbox_guild_claims WHERE guild_id IN (SELECT guild_id FROM ins) RETURNING 1
+      )
+      SELECT count(*)::int AS n FROM ins`;
+    return r!.n === 1;
   }
 
   /** Unmaps a guild; returns the sandbox it was mapped to. The caller holds that sandbox's row lock. */
@@ -298,11 +324,15 @@ export class SandboxStore {
     return { unmapped: mapped.count > 0, unclaimed: claimed.count > 0 };
   }
 
-  /** Deletes every mapping and claim of a sandbox; returns the guild ids of each. */
+  /** Deletes every mapping and claim of a sandbox in one statement; returns the guild ids of each. */
   async releaseAllGuilds(tx: Tx, sandboxId: string): Promise<{ mapped: string[]; claimed: string[] }> {
-    const mapped = await tx.$queryRaw<{ guild_id: string }[]>`DELETE FROM sandbox_guild_mapping WHERE sandbox_id = ${sandboxId}::uuid RETURNING guild_id`;
-    const claimed = await tx.$queryRaw<{ guild_id: string }[]>`DELETE FROM sandbox_guild_claims WHERE sandbox_id = ${sandboxId}::uuid RETURNING guild_id`;
-    return { mapped: mapped.map((m) => m.guild_id), claimed: claimed.map((c) => c.guild_id) };
+    const rows = await tx.$queryRaw<{ kind: 'm' | 'c'; guild_id: string }[]>`
+      WITH m AS (DELETE FROM sandbox_guild_mapping WHERE sandbox_id = ${sandboxId}::uuid RETURNING guild_id, created_at),
+           c AS (DELETE FROM sandbox_guild_claims WHERE sandbox_id = ${sandboxId}::uuid RETURNING guild_id, created_at)
+      SELECT 'm' AS kind, guild_id FROM (SELECT guild_id, created_at FROM m ORDER BY created_at) x
+      UNION ALL
+      SELECT 'c' AS kind, guild_id FROM (SELECT guild_id, created_at FROM c ORDER BY created_at) y`;
+    return { mapped: rows.filter((r) => r.kind === 'm').map((r) => r.guild_id), claimed: rows.filter((r) => r.kind === 'c').map((r) => r.guild_id) };
   }
 
   /** Guild ids mapped anywhere that are not in `listed`. */
