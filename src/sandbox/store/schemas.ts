@@ -98,15 +98,23 @@ export class SchemaProvisioner {
   private async findOrphanSlice(sql: Sql, slice: { after?: string | null; limit?: number }): Promise<{ orphans: string[]; next: string | null }> {
     const after = slice.after ?? 'sandbox_';
     const limit = slice.limit ?? 2_147_483_647;
-    const rows = await sql.$queryRaw<{ nspname: string; live: boolean }[]>`
-      SELECT n.nspname::text AS nspname,
-             EXISTS (SELECT 1 FROM sandboxes s WHERE s.schema_name = n.nspname::text AND s.status <> 'destroyed') AS live
-      FROM pg_namespace n
-      WHERE n.nspname >= 'sandbox_'::name AND n.nspname < 'sandbox\`'::name AND n.nspname > ${after}::name
-        AND is_sandbox_schema_name(n.nspname::text)
-      ORDER BY n.nspname LIMIT ${limit}::int`;
+    // The slice comes from the name index alone (the regex would make the planner misjudge the
+    // range and scan every schema); the exact pattern and the live-row probe (by the unique
+    // schema_name index: COLLATE "default", since name's C collation would not use it) follow.
+    const rows = await sql.$queryRaw<{ nspname: string; pattern: boolean; live: boolean }[]>`
+      WITH slice AS MATERIALIZED (
+        SELECT nspname FROM pg_namespace
+        WHERE nspname >= 'sandbox_'::name AND nspname < 'sandbox\`'::name AND nspname > ${after}::name
+        ORDER BY nspname LIMIT ${limit}::int
+      )
+      SELECT n.nspname::text AS nspname, is_sandbox_schema_name(n.nspname::text) AS pattern, l.live IS NOT NULL AS live
+      FROM slice n
+      LEFT JOIN LATERAL (
+        SELECT true AS live FROM sandboxes s WHERE s.schema_name = n.nspname::text COLLATE "default" AND s.status <> 'destroyed' LIMIT 1
+      ) l ON true
+      ORDER BY n.nspname`;
     const next = rows.length === limit ? rows[rows.length - 1]!.nspname : null;
-    return { orphans: rows.filter((r) => !r.live).map((r) => r.nspname), next };
+    return { orphans: rows.filter((r) => r.pattern && !r.live).map((r) => r.nspname), next };
   }
 
   /**
