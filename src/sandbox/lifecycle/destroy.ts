@@ -17,6 +17,8 @@ export interface TeardownOptions {
   keepSchema?: boolean;
   /** The status the caller just read, to spare a read (the teardown transaction re-checks it under the row lock). */
   knownStatus?: SandboxStatus;
+  /** The time to record as destroyed_at (default now). */
+  at?: Date;
 }
 
 /** Idempotent: destroying a destroyed sandbox returns it unchanged. */
@@ -29,10 +31,12 @@ export const destroy = (ctx: LifecycleContext, ref: string, actor: Actor): Promi
       throw new SandboxError(ErrorCode.InvalidTransition, `${sandbox.name} is still being created; try again in a moment.`, { status: sandbox.status });
     }
     try {
-      await tearDown(ctx, sandbox.id, actor, { reason: 'destroy_requested', knownStatus: sandbox.status });
+      const at = ctx.clock();
+      const didIt = await tearDown(ctx, sandbox.id, actor, { reason: 'destroy_requested', knownStatus: sandbox.status, at });
       ctx.observer.destroyed?.('success', (performance.now() - started) / 1000);
       ctx.log.info({ sandboxId: sandbox.id, actor: actorLabel(actor), ms: Math.round(performance.now() - started) }, 'sandbox destroyed');
-      return (await getById(ctx, sandbox.id))!;
+      // One-phase teardowns wrote exactly this; after two phases, read it back.
+      return ctx.resources.length || !didIt ? (await getById(ctx, sandbox.id))! : { ...sandbox, status: 'destroyed', destroyedAt: at, guildIds: [] };
     } catch (err) {
       ctx.observer.destroyed?.('failure', (performance.now() - started) / 1000);
       throw toSandboxError(err);
@@ -101,7 +105,7 @@ async function teardownTransaction(ctx: LifecycleContext, id: string, actor: Act
     await fault(ctx, 'destroy:after-drop', id);
     if (row.status === to) return to;
     const details = !secondPhase && opts.reason ? { reason: opts.reason } : {};
-    await ctx.store.changeStatus(tx, id, row.status, to, actor, details, to === 'destroyed' ? { destroyAttempts: 0, nextAttemptAt: null } : {});
+    await ctx.store.changeStatus(tx, id, row.status, to, actor, details, { ...(to === 'destroyed' ? { destroyAttempts: 0, nextAttemptAt: null } : {}), ...(opts.at ? { at: opts.at } : {}) });
     if (to === 'destroyed') await ctx.store.audit(tx, id, 'destroyed', actor, { schemaName: row.schemaName, guildIds: released.mapped });
     return to;
   });

@@ -27,6 +27,8 @@ export const toSandbox = (row: Row): Sandbox => ({
 
 /** Columns a status change may set along with the status. */
 export interface StatusExtras {
+  /** The time written as status_changed_at (and destroyed_at); default now. */
+  at?: Date;
   expiresAt?: Date;
   /** `null` clears the mark so the next expiry is warned again. */
   expiryNotifiedAt?: null;
@@ -125,7 +127,7 @@ export class SandboxStore {
     }
     const list = typeof ids === 'string' ? [ids] : ids;
     if (list.length === 0) return [];
-    const now = this.clock();
+    const now = extras.at ?? this.clock();
     const sets: Prisma.Sql[] = [Prisma.sql`status = ${to}::sandbox_status`, Prisma.sql`status_changed_at = ${now}::timestamptz`];
     if (to === 'destroyed') sets.push(Prisma.sql`destroyed_at = ${now}::timestamptz`);
     if (extras.expiresAt !== undefined) sets.push(Prisma.sql`expires_at = ${extras.expiresAt}::timestamptz`);
@@ -180,9 +182,15 @@ export class SandboxStore {
 
   // ------------------------------------------------------------ sandbox rows
 
+  /** One statement (Prisma's include would send two): every read of a sandbox by id goes through here. */
   async findSandboxById(id: string): Promise<Sandbox | null> {
-    const row = await this.prisma.sandbox.findUnique({ where: { id }, include });
-    return row ? toSandbox(row) : null;
+    const [row] = await this.prisma.$queryRaw<Sandbox[]>`
+      SELECT s.id::text AS id, s.name, s.owner, s.status::text AS status, s.schema_name AS "schemaName",
+             ARRAY(SELECT g.guild_id FROM sandbox_guild_mapping g WHERE g.sandbox_id = s.id ORDER BY g.created_at) AS "guildIds",
+             s.created_at AS "createdAt", s.expires_at AS "expiresAt", s.destroyed_at AS "destroyedAt",
+             s.last_activity_at AS "lastActivityAt", s.metadata
+      FROM sandboxes s WHERE s.id = ${id}::uuid`;
+    return row ?? null;
   }
 
   async findStatus(id: string): Promise<SandboxStatus | null> {
