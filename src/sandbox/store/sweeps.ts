@@ -103,11 +103,16 @@ export class SweepQueries {
    */
   async missingSchemas(afterId: string | null, batch: number): Promise<{ missing: (SelectedRow & { name: string; schema_name: string })[]; next: string | null }> {
     const rows = await this.db.$queryRaw<(SelectedRow & { name: string; schema_name: string; present: boolean })[]>`
-      SELECT s.id::text AS id, s.status::text AS status, s.name, s.schema_name,
-             EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = s.schema_name::name) AS present
-      FROM sandboxes s
-      WHERE s.status IN ('running', 'expired') AND s.id > ${afterId ?? '00000000-0000-0000-0000-000000000000'}::uuid
-      ORDER BY s.id LIMIT ${batch}::int`;
+      WITH slice AS MATERIALIZED (
+        SELECT id, status, name, schema_name FROM sandboxes
+        WHERE status IN ('running', 'expired') AND id > ${afterId ?? '00000000-0000-0000-0000-000000000000'}::uuid
+        ORDER BY id LIMIT ${batch}::int
+      )
+      -- A probe of pg_namespace's name index per row (LATERAL ... LIMIT 1), never a hash of the whole catalog.
+      SELECT s.id::text AS id, s.status::text AS status, s.name, s.schema_name, p.present IS NOT NULL AS present
+      FROM slice s
+      LEFT JOIN LATERAL (SELECT true AS present FROM pg_namespace n WHERE n.nspname = s.schema_name::name LIMIT 1) p ON true
+      ORDER BY s.id`;
     const next = rows.length === batch ? rows[rows.length - 1]!.id : null;
     return { missing: rows.filter((r) => !r.present).map(({ present: _p, ...r }) => r), next };
   }
