@@ -174,10 +174,10 @@ async function provision(ctx: LifecycleContext, id: string, schemaName: string, 
       else if (skipMapped) skipped.push(guildId);
       else await throwGuildMapped(ctx, tx, guildId);
     }
-    await ctx.store.auditMany(tx, audits);
     for (const guildId of plan.claim) await claimGuild(ctx, tx, id, guildId, actor);
     await fault(ctx, 'create:before-running', id);
-    await ctx.store.changeStatus(tx, id, 'creating', 'running', actor);
+    // schema_created and guild_registered are written by the status change's own statement, before status_changed.
+    await ctx.store.changeStatus(tx, id, 'creating', 'running', actor, {}, {}, { before: audits });
     return skipped;
   });
 }

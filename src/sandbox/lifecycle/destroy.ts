@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { ErrorCode, SandboxError, toSandboxError } from '../errors.ts';
-import type { Tx } from '../store/store.ts';
+import type { AuditEntry, Tx } from '../store/store.ts';
 import { actorLabel, type Actor, type Sandbox, type SandboxStatus } from '../types.ts';
 import { HOUR, fault, guard, routesChanged, type LifecycleContext } from './context.ts';
 import { getById, resolveFor } from './lookups.ts';
@@ -92,21 +92,32 @@ async function teardownTransaction(ctx: LifecycleContext, id: string, actor: Act
       throw new SandboxError(ErrorCode.InvalidTransition, `Cannot destroy a ${row.status} sandbox.`, { status: row.status });
     }
     const secondPhase = row.status === 'destroying';
-    const released = await ctx.store.releaseAllGuilds(tx, id);
-    // Audit rows in order, written in one statement: unmapped, unclaimed, schema dropped (then status_changed, destroyed).
-    const audits: Parameters<typeof ctx.store.auditMany>[1] = [
-      ...released.mapped.map((guildId) => ({ sandboxId: id, eventType: 'guild_unregistered', actor, details: { guildId, reason: 'sandbox_destroyed' } })),
-      ...released.claimed.map((guildId) => ({ sandboxId: id, eventType: 'guild_claim_removed', actor, details: { guildId, reason: 'sandbox_destroyed' } })),
+    const released = await ctx.store.releaseGuildsAndDropSchema(tx, id, opts.keepSchema ?? false);
+    // Audit rows in order: unmapped, unclaimed, schema dropped, then status_changed and destroyed,
+    // written by the status change's own statement.
+    const audits: AuditEntry[] = [
+      ...released.mapped.map((guildId) => ({ eventType: 'guild_unregistered', actor, details: { guildId, reason: 'sandbox_destroyed' } })),
+      ...released.claimed.map((guildId) => ({ eventType: 'guild_claim_removed', actor, details: { guildId, reason: 'sandbox_destroyed' } })),
     ];
     unmapped = released.mapped.length > 0;
-    const dropped = opts.keepSchema ? false : await ctx.schemas.dropSchema(id, tx);
-    if (!secondPhase || dropped) audits.push({ sandboxId: id, eventType: 'schema_dropped', actor, details: { schemaName: row.schemaName, dropped } });
-    await ctx.store.auditMany(tx, audits);
+    if (!secondPhase || released.dropped) audits.push({ eventType: 'schema_dropped', actor, details: { schemaName: row.schemaName, dropped: released.dropped } });
     await fault(ctx, 'destroy:after-drop', id);
-    if (row.status === to) return to;
+    if (row.status === to) {
+      await ctx.store.auditMany(tx, audits.map((a) => ({ ...a, sandboxId: id })));
+      return to;
+    }
     const details = !secondPhase && opts.reason ? { reason: opts.reason } : {};
-    await ctx.store.changeStatus(tx, id, row.status, to, actor, details, { ...(to === 'destroyed' ? { destroyAttempts: 0, nextAttemptAt: null } : {}), ...(opts.at ? { at: opts.at } : {}) });
-    if (to === 'destroyed') await ctx.store.audit(tx, id, 'destroyed', actor, { schemaName: row.schemaName, guildIds: released.mapped });
+    const after: AuditEntry[] = to === 'destroyed' ? [{ eventType: 'destroyed', actor, details: { schemaName: row.schemaName, guildIds: released.mapped } }] : [];
+    await ctx.store.changeStatus(
+      tx,
+      id,
+      row.status,
+      to,
+      actor,
+      details,
+      { ...(to === 'destroyed' ? { destroyAttempts: 0, nextAttemptAt: null } : {}), ...(opts.at ? { at: opts.at } : {}) },
+      { before: audits, after },
+    );
     return to;
   });
   if (unmapped) routesChanged(ctx);

@@ -25,6 +25,14 @@ export const toSandbox = (row: Row): Sandbox => ({
   metadata: (row.metadata ?? {}) as Record<string, unknown>,
 });
 
+/** One audit row to write. */
+export interface AuditEntry {
+  sandboxId?: string | null;
+  eventType: string;
+  actor: Actor;
+  details?: Record<string, unknown>;
+}
+
 /** Columns a status change may set along with the status. */
 export interface StatusExtras {
   /** The time written as status_changed_at (and destroyed_at); default now. */
@@ -107,11 +115,11 @@ export class SandboxStore {
   }
 
   /** Several audit rows in one statement (a teardown's or a provisioning transaction's). */
-  async auditMany(db: Db, rows: { sandboxId: string | null; eventType: string; actor: Actor; details?: Record<string, unknown> }[]): Promise<void> {
+  async auditMany(db: Db, rows: AuditEntry[]): Promise<void> {
     if (!rows.length) return;
     const createdAt = this.clock();
     await db.sandboxAuditLog.createMany({
-      data: rows.map((r) => ({ sandboxId: r.sandboxId, eventType: r.eventType, actor: actorLabel(r.actor), details: (r.details ?? {}) as Prisma.InputJsonValue, createdAt })),
+      data: rows.map((r) => ({ sandboxId: r.sandboxId ?? null, eventType: r.eventType, actor: actorLabel(r.actor), details: (r.details ?? {}) as Prisma.InputJsonValue, createdAt })),
     });
   }
 
@@ -121,7 +129,17 @@ export class SandboxStore {
    * transaction. With one id a lost race is SANDBOX_010, never a silent overwrite; with several
    * (a sweeper batch) it returns the ids that moved.
    */
-  async changeStatus(tx: Db, ids: string | string[], from: SandboxStatus, to: SandboxStatus, actor: Actor, details: Record<string, unknown> = {}, extras: StatusExtras = {}): Promise<string[]> {
+  async changeStatus(
+    tx: Db,
+    ids: string | string[],
+    from: SandboxStatus,
+    to: SandboxStatus,
+    actor: Actor,
+    details: Record<string, unknown> = {},
+    extras: StatusExtras = {},
+    /** Audit rows of the same step written in the same statement, before and after `status_changed` (single id only). */
+    around: { before?: AuditEntry[]; after?: AuditEntry[] } = {},
+  ): Promise<string[]> {
     if (!canTransition(from, to)) {
       throw new SandboxError(ErrorCode.InvalidTransition, `A sandbox cannot go from ${from} to ${to}.`, { from, to });
     }
@@ -134,7 +152,12 @@ export class SandboxStore {
     if (extras.expiryNotifiedAt === null) sets.push(Prisma.sql`expiry_notified_at = NULL`);
     if (extras.nextAttemptAt !== undefined) sets.push(Prisma.sql`next_attempt_at = ${extras.nextAttemptAt}::timestamptz`);
     if (extras.destroyAttempts !== undefined) sets.push(Prisma.sql`destroy_attempts = ${extras.destroyAttempts}::int`);
-    const auditDetails = JSON.stringify({ from, to, ...details });
+    const entry = (e: AuditEntry) => ({ eventType: e.eventType, actor: actorLabel(e.actor), details: e.details ?? {} });
+    const events = JSON.stringify([
+      ...(around.before ?? []).map(entry),
+      { eventType: 'status_changed', actor: actorLabel(actor), details: { from, to, ...details } },
+      ...(around.after ?? []).map(entry),
+    ]);
     const moved = await tx.$queryRaw<{ id: string }[]>`
       WITH moved AS (
         UPDATE sandboxes SET ${Prisma.join(sets, ', ')}
@@ -142,7 +165,9 @@ export class SandboxStore {
         RETURNING id
       ), audited AS (
         INSERT INTO sandbox_audit_log (sandbox_id, event_type, actor, details, created_at)
-        SELECT id, 'status_changed', ${actorLabel(actor)}, ${auditDetails}::jsonb, ${now}::timestamptz FROM moved
+        SELECT m.id, e.a->>'eventType', e.a->>'actor', e.a->'details', ${now}::timestamptz
+        FROM moved m CROSS JOIN jsonb_array_elements(${events}::jsonb) WITH ORDINALITY AS e(a, ord)
+        ORDER BY m.id, e.ord
         RETURNING 1
       )
       SELECT id::text AS id FROM moved`;
@@ -332,15 +357,19 @@ export class SandboxStore {
     return { unmapped: mapped.count > 0, unclaimed: claimed.count > 0 };
   }
 
-  /** Deletes every mapping and claim of a sandbox in one statement; returns the guild ids of each. */
-  async releaseAllGuilds(tx: Tx, sandboxId: string): Promise<{ mapped: string[]; claimed: string[] }> {
-    const rows = await tx.$queryRaw<{ kind: 'm' | 'c'; guild_id: string }[]>`
+  /**
+   * The PostgreSQL side of a teardown in one statement: deletes every mapping and claim of the
+   * sandbox and drops its schema (unless `keepSchema`). Returns the guild ids of each and whether
+   * a schema was dropped. The caller holds the sandbox's key and row lock.
+   */
+  async releaseGuildsAndDropSchema(tx: Tx, sandboxId: string, keepSchema: boolean): Promise<{ mapped: string[]; claimed: string[]; dropped: boolean }> {
+    const [row] = await tx.$queryRaw<{ mapped: string[]; claimed: string[]; dropped: boolean }[]>`
       WITH m AS (DELETE FROM sandbox_guild_mapping WHERE sandbox_id = ${sandboxId}::uuid RETURNING guild_id, created_at),
            c AS (DELETE FROM sandbox_guild_claims WHERE sandbox_id = ${sandboxId}::uuid RETURNING guild_id, created_at)
-      SELECT 'm' AS kind, guild_id FROM (SELECT guild_id, created_at FROM m ORDER BY created_at) x
-      UNION ALL
-      SELECT 'c' AS kind, guild_id FROM (SELECT guild_id, created_at FROM c ORDER BY created_at) y`;
-    return { mapped: rows.filter((r) => r.kind === 'm').map((r) => r.guild_id), claimed: rows.filter((r) => r.kind === 'c').map((r) => r.guild_id) };
+      SELECT COALESCE((SELECT array_agg(guild_id ORDER BY created_at) FROM m), '{}') AS mapped,
+             COALESCE((SELECT array_agg(guild_id ORDER BY created_at) FROM c), '{}') AS claimed,
+             CASE WHEN ${keepSchema}::boolean THEN false ELSE drop_sandbox_schema(${sandboxId}::uuid) END AS dropped`;
+    return row!;
   }
 
   /** Guild ids mapped anywhere that are not in `listed`. */
