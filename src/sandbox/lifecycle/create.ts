@@ -105,27 +105,32 @@ async function insertCreating(
     try {
       return await ctx.store.transaction(async (tx) => {
         await ctx.store.lockKey(tx, `owner:${args.owner}`);
-        const count = await ctx.store.countOwnedSandboxes(tx, args.owner, ctx.limits.maxPerOwner);
-        if (count >= ctx.limits.maxPerOwner) {
-          throw new SandboxError(
-            ErrorCode.LimitExceeded,
-            `${args.owner} already has ${count} sandboxes; the limit is ${ctx.limits.maxPerOwner}. Destroy one first.`,
-            { owner: args.owner, count, limit: ctx.limits.maxPerOwner },
-          );
-        }
-        if (args.guildIds.length && !args.skipMapped) {
-          const taken = await ctx.store.findFirstMappedGuild(tx, args.guildIds);
-          if (taken) throw new SandboxError(ErrorCode.GuildMapped, `Guild ${taken.guildId} is already registered to sandbox ${taken.name}.`, { guildId: taken.guildId });
-        }
         const expiresAt = new Date(ctx.clock().getTime() + args.ttlHours * HOUR);
-        // One statement: the row as `creating`, its schema name from sandbox_schema_name(), and its
-        // `created` audit row, where the chain of status_changed rows starts (it records `status`).
-        const { schemaName, at } = await ctx.store.insertCreatingSandbox(tx, { id, name, owner: args.owner, expiresAt, metadata: args.metadata }, args.actor, {
-          name,
-          owner: args.owner,
-          ttlHours: args.ttlHours,
-          guildIds: args.guildIds,
-        });
+        // One statement: the limit and free-guild checks, the row as `creating` with its schema name
+        // from sandbox_schema_name(), and its `created` audit row, where the chain of status_changed
+        // rows starts (it records `status`). The owner's advisory lock makes the count exact.
+        const freeGuilds = args.skipMapped ? [] : args.guildIds;
+        const inserted = await ctx.store.insertCreatingSandbox(
+          tx,
+          { id, name, owner: args.owner, expiresAt, metadata: args.metadata },
+          args.actor,
+          { name, owner: args.owner, ttlHours: args.ttlHours, guildIds: args.guildIds },
+          { cap: ctx.limits.maxPerOwner, freeGuilds },
+        );
+        if (!inserted) {
+          const count = await ctx.store.countOwnedSandboxes(tx, args.owner, ctx.limits.maxPerOwner);
+          if (count >= ctx.limits.maxPerOwner) {
+            throw new SandboxError(
+              ErrorCode.LimitExceeded,
+              `${args.owner} already has ${count} sandboxes; the limit is ${ctx.limits.maxPerOwner}. Destroy one first.`,
+              { owner: args.owner, count, limit: ctx.limits.maxPerOwner },
+            );
+          }
+          const taken = await ctx.store.findFirstMappedGuild(tx, freeGuilds);
+          if (taken) throw new SandboxError(ErrorCode.GuildMapped, `Guild ${taken.guildId} is already registered to sandbox ${taken.name}.`, { guildId: taken.guildId });
+          throw new SandboxError(ErrorCode.Conflict, 'The sandbox could not be recorded; please try again.');
+        }
+        const { schemaName, at } = inserted;
         await fault(ctx, 'create:after-insert', id);
         return { id, schemaName, name, createdAt: at, expiresAt };
       });

@@ -268,16 +268,28 @@ export class SandboxStore {
 
   /**
    * A new row, inserted directly as `creating` (no `pending` commit), with its schema name
-   * derived by sandbox_schema_name() and its `created` audit row, in one statement. Returns the
-   * schema name and the timestamp written.
+   * derived by sandbox_schema_name() and its `created` audit row, in one statement, and only if
+   * the owner holds fewer than `cap` counted sandboxes and none of `freeGuilds` is mapped (checked
+   * in the same statement, under the owner's advisory lock the caller holds). Returns null when a
+   * condition failed (the caller finds out which), else the schema name and the timestamp written.
    */
-  async insertCreatingSandbox(tx: Tx, row: NewSandboxRow, actor: Actor, auditDetails: Record<string, unknown>): Promise<{ schemaName: string; at: Date }> {
+  async insertCreatingSandbox(
+    tx: Tx,
+    row: NewSandboxRow,
+    actor: Actor,
+    auditDetails: Record<string, unknown>,
+    conditions: { cap: number; freeGuilds: string[] },
+  ): Promise<{ schemaName: string; at: Date } | null> {
     const now = this.clock();
     const [inserted] = await tx.$queryRaw<{ schema_name: string }[]>`
       WITH ins AS (
         INSERT INTO sandboxes (id, name, owner, status, schema_name, created_at, expires_at, last_activity_at, status_changed_at, metadata)
-        VALUES (${row.id}::uuid, ${row.name}, ${row.owner}, 'creating', sandbox_schema_name(${row.id}::uuid), ${now}::timestamptz,
-                ${row.expiresAt}::timestamptz, ${now}::timestamptz, ${now}::timestamptz, ${JSON.stringify(row.metadata)}::jsonb)
+        SELECT ${row.id}::uuid, ${row.name}, ${row.owner}, 'creating', sandbox_schema_name(${row.id}::uuid), ${now}::timestamptz,
+               ${row.expiresAt}::timestamptz, ${now}::timestamptz, ${now}::timestamptz, ${JSON.stringify(row.metadata)}::jsonb
+        WHERE (SELECT count(*) FROM (
+                 SELECT 1 FROM sandboxes WHERE owner = ${row.owner} AND status = ANY(${[...COUNTED_STATUSES]}::text[]::sandbox_status[]) LIMIT ${conditions.cap}::int
+               ) c) < ${conditions.cap}::int
+          AND NOT EXISTS (SELECT 1 FROM sandbox_guild_mapping WHERE guild_id = ANY(${conditions.freeGuilds}::text[]))
         RETURNING id, schema_name
       ), audited AS (
         INSERT INTO sandbox_audit_log (sandbox_id, event_type, actor, details, created_at)
@@ -286,7 +298,7 @@ export class SandboxStore {
         RETURNING 1
       )
       SELECT schema_name FROM ins`;
-    return { schemaName: inserted!.schema_name, at: now };
+    return inserted ? { schemaName: inserted.schema_name, at: now } : null;
   }
 
   /** Moves the expiry of a running sandbox (no status change) and clears the expiry-DM mark. */
