@@ -104,7 +104,13 @@ async function insertCreating(
     const name = args.name ?? defaultName(args.owner);
     try {
       return await ctx.store.transaction(async (tx) => {
-        await ctx.store.lockKey(tx, `owner:${args.owner}`);
+        // With no external resource, nothing outside this database is made between this commit and
+        // the provisioning transaction, whose synchronous commit also flushes this one (WAL is
+        // flushed in order). A server crash in between loses only a row that has no schema yet, so
+        // this commit need not wait for its own flush. With external resources it must: a stream or
+        // ACL user must never exist without its row.
+        if (ctx.resources.length === 0) await ctx.store.lockKeyWithAsyncCommit(tx, `owner:${args.owner}`);
+        else await ctx.store.lockKey(tx, `owner:${args.owner}`);
         const expiresAt = new Date(ctx.clock().getTime() + args.ttlHours * HOUR);
         // One statement: the limit and free-guild checks, the row as `creating` with its schema name
         // from sandbox_schema_name(), and its `created` audit row, where the chain of status_changed

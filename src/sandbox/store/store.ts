@@ -184,6 +184,16 @@ export class SandboxStore {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${key}, 0))`;
   }
 
+  /**
+   * lockKey, and this transaction's commit does not wait for its WAL flush (synchronous_commit
+   * off, for this transaction only). Only for a transaction whose loss in a server crash is
+   * harmless because everything that depends on it commits synchronously later: WAL is flushed
+   * in order, so that later commit makes this one durable too.
+   */
+  async lockKeyWithAsyncCommit(tx: Tx, key: string): Promise<void> {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${key}, 0)), set_config('synchronous_commit', 'off', true)`;
+  }
+
   /** Locks the sandbox row (FOR UPDATE): first in the lock order, before its mappings and claims. */
   async lockSandboxRow(tx: Tx, id: string): Promise<LockedRow | undefined> {
     const [row] = await tx.$queryRaw<LockedRow[]>`
