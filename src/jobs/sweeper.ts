@@ -32,7 +32,7 @@ export const DEFAULT_SWEEPER_SETTINGS: SweeperSettings = {
   warnBeforeMs: 3_600_000,
   stuckAfterMs: 600_000,
   batchSize: 1000,
-  driftSlice: 100,
+  driftSlice: 50,
 };
 
 export interface SweeperDeps {

@@ -19,7 +19,7 @@ export interface SweeperSettings {
   batchSize: number;
   /**
    * Drift checks (missing schemas, orphan schemas, missing external resources) look at this many
-   * sandboxes or schemas per pass, continuing where the last pass stopped (default 100), so a
+   * sandboxes or schemas per pass, continuing where the last pass stopped (default 50), so a
    * pass costs the same at any size and the whole set is covered every size/driftSlice passes.
    */
   driftSlice: number;
