@@ -27,13 +27,6 @@ export class SchemaProvisioner {
     private readonly logger: Logger,
   ) {}
 
-  /** The schema name for an id, computed by the database's one naming function. */
-  async schemaNameFor(sandboxId: string, sql: Sql = this.db): Promise<string> {
-    assertId(sandboxId);
-    const [row] = await sql.$queryRaw<{ name: string }[]>`SELECT sandbox_schema_name(${sandboxId}::uuid) AS name`;
-    return row!.name;
-  }
-
   /** Creates the schema; an existing schema is an error (SANDBOX_005 with `collision`), never adopted. */
   async createSchema(sandboxId: string, sql: Sql = this.db, opts: { advisoryKey?: string } = {}): Promise<string> {
     assertId(sandboxId);

@@ -84,28 +84,6 @@ export class SandboxStore {
     return this.prisma.$transaction(fn, TX_OPTIONS);
   }
 
-  /** A trivial round trip, for health checks (/healthz can use this instead of its own query). */
-  async ping(): Promise<void> {
-    await this.prisma.$queryRaw`SELECT 1`;
-  }
-
-  /** Sandboxes per status in one query, for /metrics. */
-  async countByStatus(): Promise<Map<SandboxStatus, number>> {
-    const rows = await this.prisma.$queryRaw<{ status: SandboxStatus; n: number }[]>`
-      SELECT status::text AS status, count(*)::int AS n FROM sandboxes GROUP BY status`;
-    return new Map(rows.map((r) => [r.status, Number(r.n)]));
-  }
-
-  /** A value that must survive a restart (bot_state), e.g. the command-definition hash. */
-  async readBotState(key: string): Promise<unknown> {
-    return (await this.prisma.botState.findUnique({ where: { key } }))?.value ?? null;
-  }
-
-  async writeBotState(key: string, value: Record<string, unknown>): Promise<void> {
-    const v = value as Prisma.InputJsonValue;
-    await this.prisma.botState.upsert({ where: { key }, create: { key, value: v }, update: { value: v, updatedAt: this.clock() } });
-  }
-
   // ------------------------------------------------------------ audit and status
 
   async audit(db: Db, sandboxId: string | null, eventType: string, actor: Actor, details: Record<string, unknown> = {}): Promise<void> {
