@@ -9,7 +9,7 @@ export interface BenchConfig {
   concurrency: number;
   /** Untimed operations of each kind before measuring. */
   warmup: number;
-  /** Existing sandboxes at which scale is measured, ascending. */
+  /** Existing sandboxes at which scale is measured, ascending (default 0, 1,000, 5,000 and 50,000; the gates compare 5,000 with 0). */
   scaleSizes: number[];
   /** Creates (and floor creates) timed at each scale size. */
   scaleCreates: number;
@@ -48,9 +48,9 @@ export function loadBenchConfig(): BenchConfig {
     concurrentIterations: int('BENCH_CONCURRENT_ITERATIONS', 160, 1),
     concurrency: int('BENCH_CONCURRENCY', 8, 1),
     warmup: int('BENCH_WARMUP', 5),
-    scaleSizes: sizes('BENCH_SCALE_SIZES', [0, 1000, 5000]),
+    scaleSizes: sizes('BENCH_SCALE_SIZES', [0, 1000, 5000, 50000]),
     scaleCreates: int('BENCH_SCALE_CREATES', 40, 1),
-    scaleReps: int('BENCH_SCALE_REPS', 7, 1),
+    scaleReps: int('BENCH_SCALE_REPS', 21, 1),
     orphans: int('BENCH_ORPHANS', 5),
     seedBatch: int('BENCH_SEED_BATCH', 1000, 1),
     lookups: int('BENCH_LOOKUPS', 3000, 1),

@@ -56,11 +56,12 @@ function scaleTable(points: ScalePoint[]): string {
     pass(p.list, undefined, 'rows'),
     pass(p.sweep, base?.sweep, 'actions'),
     pass(p.findOrphans, base?.findOrphans, 'found'),
+    pass(p.findOrphansFull, base?.findOrphansFull, 'found'),
     pass(p.cleanupOrphans, base?.cleanupOrphans, 'dropped'),
   ]);
   return table(
     'Scale: with N existing sandboxes (p50; "(x)" = ratio to the first size; stmt = statements per call incl. BEGIN/COMMIT)',
-    ['existing', 'create p50 ms', 'create vs empty', 'create/floor p50', 'list()', 'sweeper pass', 'findOrphanedSchemas', 'cleanupOrphanedSchemas'],
+    ['existing', 'create p50 ms', 'create vs empty', 'create/floor p50', 'list()', 'sweeper pass', 'orphan lookup (per-pass slice)', 'orphan lookup (all schemas)', 'cleanupOrphanedSchemas'],
     body,
   );
 }
@@ -92,9 +93,56 @@ function ackTable(r: BenchResults['interactionAck']): string {
   );
 }
 
+/** One gated ratio: what was measured, its target, and whether it holds. */
+export interface Target {
+  measure: string;
+  value: number;
+  limit: number;
+  ok: boolean;
+}
+
+/**
+ * The issue's gates, as ratios within this run: create ≤ 1.3× and destroy ≤ 2× the bare DDL at p50
+ * (sequential and concurrent), and the idle sweeper pass and the orphan lookup at 5,000 sandboxes
+ * ≤ 1.5× their cost at 0. Gated with NATS and Redis unset (the control plane alone).
+ */
+export function targets(r: BenchResults): Target[] {
+  const out: Target[] = [];
+  const gate = (measure: string, value: number, limit: number): void => {
+    out.push({ measure, value, limit, ok: Number.isFinite(value) && value <= limit });
+  };
+  for (const l of r.lifecycle) {
+    gate(`create/DDL p50, ${l.mode}`, l.create.ratioP50, 1.3);
+    gate(`destroy/drop p50, ${l.mode}`, l.destroy.ratioP50, 2);
+  }
+  const at = (n: number) => r.scale.find((p) => p.existing === n);
+  const zero = at(0);
+  const five = at(5000);
+  if (zero && five) {
+    gate('idle sweeper pass, 5,000 vs 0', ratio(five.sweep.p50Ms, zero.sweep.p50Ms), 1.5);
+    gate('orphan lookup per pass, 5,000 vs 0', ratio(five.findOrphans.p50Ms, zero.findOrphans.p50Ms), 1.5);
+  }
+  return out;
+}
+
+function targetsTable(r: BenchResults): string {
+  const zero = r.scale.find((p) => p.existing === 0);
+  const big = r.scale.filter((p) => p.existing > 5000);
+  const body = targets(r).map((t) => [t.measure, times(t.value), `≤ ${t.limit}×`, t.ok ? 'ok' : 'MISSED']);
+  for (const p of big) {
+    if (!zero) break;
+    body.push([`idle sweeper pass, ${p.existing} vs 0 (reported)`, times(ratio(p.sweep.p50Ms, zero.sweep.p50Ms)), '-', '-']);
+    body.push([`orphan lookup per pass, ${p.existing} vs 0 (reported)`, times(ratio(p.findOrphans.p50Ms, zero.findOrphans.p50Ms)), '-', '-']);
+    body.push([`orphan lookup all schemas, ${p.existing} vs 0 (reported)`, times(ratio(p.findOrphansFull.p50Ms, zero.findOrphansFull.p50Ms)), '-', '-']);
+  }
+  const ext = process.env.NATS_URL || process.env.REDIS_URL ? ' (NATS_URL/REDIS_URL set: not a gating run)' : ' (NATS and Redis unset)';
+  return table(`Targets${ext}`, ['measure', 'got', 'target', ''], body);
+}
+
 export function render(r: BenchResults): string {
   const h = r.headline;
   return [
+    targetsTable(r),
     lifecycleTable(r.lifecycle),
     scaleTable(r.scale),
     lookupTable(r.guildLookup),

@@ -5,7 +5,7 @@ export const seedGuildId = (g: number): string => String(200_000_000_000_000_000
 
 /**
  * One statement per batch: the sandboxes (running, valid names `seed-000001`, schema name from
- * sandbox_schema_name), one guild mapping each and five audit rows each, as a real create leaves.
+ * sandbox_schema_name), one guild mapping each and four audit rows each, as a real create leaves.
  * Owners are Discord-style ids, three sandboxes per owner.
  */
 const INSERT_BATCH = `
@@ -26,8 +26,7 @@ const INSERT_BATCH = `
     INSERT INTO sandbox_audit_log (sandbox_id, event_type, actor, details, created_at)
     SELECT src.id, e.event_type, 'operator:bench-seed', e.details, src.at
     FROM src CROSS JOIN (VALUES
-      ('created', '{"seed": true}'::jsonb),
-      ('status_changed', '{"from": "pending", "to": "creating"}'::jsonb),
+      ('created', '{"seed": true, "status": "creating"}'::jsonb),
       ('schema_created', '{}'::jsonb),
       ('guild_registered', '{}'::jsonb),
       ('status_changed', '{"from": "creating", "to": "running"}'::jsonb)

@@ -124,7 +124,7 @@ export class Metrics {
         this.createDuration.observe({ outcome }, seconds);
       },
       destroyed: (outcome, seconds) => this.recordDestroy(outcome, seconds),
-      destroyFailed: () => this.destroyFailures.inc(),
+      teardownFailed: () => this.destroyFailures.inc(),
     };
   }
 

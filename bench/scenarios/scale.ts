@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
-import { Sweeper } from '../../src/jobs/sweeper.ts';
+import { DEFAULT_SWEEPER_SETTINGS, Sweeper } from '../../src/jobs/sweeper.ts';
 import { silentLogger } from '../../src/logger.ts';
 import type { SandboxManager } from '../../src/sandbox/manager.ts';
 import type { QueryCounter } from '../database.ts';
@@ -25,7 +25,10 @@ export interface ScalePoint {
   destroy: Comparison;
   list: PassTiming;
   sweep: PassTiming;
+  /** The orphan lookup one sweeper pass makes: a slice of driftSlice sandbox-pattern schemas (gated: flat). */
   findOrphans: PassTiming;
+  /** One lookup over every sandbox-pattern schema (reported: grows with the number of schemas). */
+  findOrphansFull: PassTiming;
   cleanupOrphans: PassTiming;
 }
 
@@ -86,6 +89,9 @@ export async function runScale(
       failures: s.failures.length,
     }));
     const find: number[] = [];
+    const findFull: number[] = [];
+    let findFullStatements = 0;
+    let foundFull = 0;
     const clean: number[] = [];
     let findStatements = 0;
     let cleanStatements = 0;
@@ -94,7 +100,11 @@ export async function runScale(
     let failed = 0;
     for (let i = 0; i < opts.reps; i++) {
       await plantOrphans(floorPool, opts.orphans);
-      const f = await timeOnce(() => counter.count(() => manager.provisioner.findOrphanedSchemas()));
+      const f = await timeOnce(() => counter.count(() => manager.provisioner.findOrphanedSchemas(undefined, { limit: DEFAULT_SWEEPER_SETTINGS.driftSlice })));
+      const ff = await timeOnce(() => counter.count(() => manager.provisioner.findOrphanedSchemas()));
+      findFull.push(ff.ms);
+      findFullStatements = Math.max(findFullStatements, ff.result.statements);
+      foundFull = ff.result.result.length;
       const c = await timeOnce(() => counter.count(() => manager.provisioner.cleanupOrphanedSchemas()));
       find.push(f.ms);
       clean.push(c.ms);
@@ -111,6 +121,7 @@ export async function runScale(
       list,
       sweep,
       findOrphans: { p50Ms: summarize(find).p50, statements: findStatements, items: found, failures: 0 },
+      findOrphansFull: { p50Ms: summarize(findFull).p50, statements: findFullStatements, items: foundFull, failures: 0 },
       cleanupOrphans: { p50Ms: summarize(clean).p50, statements: cleanStatements, items: dropped, failures: failed },
     });
     progress(`scale ${size}: done`);

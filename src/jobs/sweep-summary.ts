@@ -10,6 +10,8 @@ export const SWEEP_ACTIONS = [
   'failed_cleaned',
   'orphan_dropped',
   'schema_missing',
+  'external_ensured',
+  'external_orphan_removed',
 ] as const;
 export type SweepAction = (typeof SWEEP_ACTIONS)[number];
 
@@ -34,6 +36,8 @@ export interface SweepSummary {
   /** Running or expired sandboxes whose schema was missing; now `failed`, cleaned by the next pass. */
   schemaMissing: { sandboxId: string; name: string; schemaName: string }[];
   orphansDropped: string[];
+  /** External resources whose id has no row in this control database: reported, never touched. */
+  externalUnknown: { kind: string; sandboxId: string }[];
   /** False when no notifier was given (CLI sweep): expiry DMs are left for the bot. */
   notificationsEnabled: boolean;
 }
@@ -47,6 +51,7 @@ export function emptySummary(startedAt: Date, notificationsEnabled: boolean): Sw
     failures: [],
     schemaMissing: [],
     orphansDropped: [],
+    externalUnknown: [],
     notificationsEnabled,
   };
 }
@@ -60,6 +65,7 @@ export function formatSweepSummary(s: SweepSummary): string {
   if (s.skipped) lines.push(`Skipped ${s.skipped} item(s) changed by someone else meanwhile.`);
   for (const m of s.schemaMissing) lines.push(`Schema missing: ${m.name} (${m.sandboxId}) lost ${m.schemaName}; marked failed, cleaned next pass.`);
   for (const o of s.orphansDropped) lines.push(`Orphan schema dropped: ${o}`);
+  for (const u of s.externalUnknown) lines.push(`Unknown ${u.kind} for ${u.sandboxId}: no row here; left alone.`);
   for (const f of s.failures) lines.push(`FAILED ${f.action}${f.sandboxId ? ` ${f.sandboxId}` : ''}${f.schemaName ? ` ${f.schemaName}` : ''}: ${f.code} ${f.message}`);
   if (!s.notificationsEnabled) lines.push('Expiry DMs are left to the bot (no notifier in this process).');
   return lines.join('\n');

@@ -2,16 +2,21 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from '../logger.ts';
 import { ErrorCode, SandboxError, toSandboxError } from '../sandbox/errors.ts';
 import { noFaults, type FaultInjector } from '../sandbox/faults.ts';
-import { lockKey, toSandbox, type SandboxManager } from '../sandbox/manager.ts';
-import { actorLabel, type Actor, type Sandbox, type SandboxStatus } from '../sandbox/types.ts';
+import type { SandboxManager } from '../sandbox/manager.ts';
+import { SweepQueries } from '../sandbox/store/sweeps.ts';
+import { actorLabel, type Actor } from '../sandbox/types.ts';
+import type { Outcome, StepContext, SweeperSettings } from './steps/context.ts';
+import { destroyPastGrace, expireDue } from './steps/expire.ts';
+import { sendExpiryDms, type ExpiryNotifier } from './steps/expiry-dms.ts';
+import { ensureMissingExternal, markMissingSchemas } from './steps/missing.ts';
+import { dropOrphanSchemas, removeOrphanExternal } from './steps/orphans.ts';
+import { reconcileStuck } from './steps/reconcile-stuck.ts';
+import { cleanFailed, retryTeardowns } from './steps/retry-teardowns.ts';
 import { emptySummary, type SweepAction, type SweepSummary } from './sweep-summary.ts';
 
 export type { SweepAction, SweepSummary } from './sweep-summary.ts';
-
-/** Tells an owner that a sandbox expires soon. The bot implements it with a DM. */
-export interface ExpiryNotifier {
-  notifyExpiring(sandbox: Sandbox): Promise<void>;
-}
+export type { ExpiryNotifier } from './steps/expiry-dms.ts';
+export type { SweeperSettings } from './steps/context.ts';
 
 /** Hooks for metrics; the sweeper does not depend on prom-client. */
 export interface SweeperObserver {
@@ -21,32 +26,20 @@ export interface SweeperObserver {
   destroyed?(outcome: 'success' | 'failure', seconds: number): void;
 }
 
-export interface SweeperSettings {
-  /** Pause between passes (default 60 s). */
-  intervalMs: number;
-  /** How long an expired sandbox may still be extended before it is destroyed (default 1 h). */
-  graceMs: number;
-  /** How long before expiry the owner is told (default 1 h; 0 disables the DM). */
-  warnBeforeMs: number;
-  /** After how long a pending/creating row counts as stuck (default 10 min). Also the lease on a claimed destroy. */
-  stuckAfterMs: number;
-  /** Most rows one step handles per pass; the rest wait for the next pass (default 1000). */
-  batchSize: number;
-}
-
 export const DEFAULT_SWEEPER_SETTINGS: SweeperSettings = {
   intervalMs: 60_000,
   graceMs: 3_600_000,
   warnBeforeMs: 3_600_000,
   stuckAfterMs: 600_000,
   batchSize: 1000,
+  driftSlice: 50,
 };
 
 export interface SweeperDeps {
   manager: SandboxManager;
   logger: Logger;
   settings?: Partial<SweeperSettings>;
-  /** Without one (CLI sweep) expiry DMs are not claimed, so the bot still sends them. */
+  /** Without one (CLI sweep) expiry DMs are not sent, so the bot still sends them. */
   notifier?: ExpiryNotifier | undefined;
   observer?: SweeperObserver | undefined;
   /** Test-only: hit at `sweep:before-item` before each sandbox is processed. */
@@ -55,32 +48,30 @@ export interface SweeperDeps {
 
 export const SWEEPER_ACTOR: Actor = { kind: 'system', job: 'sweeper' };
 
-type Outcome = 'done' | 'skipped';
-type Claimed = { id: string; status: SandboxStatus };
-/** Discord user ids only: `cli:` and `system:` owners get no DM. */
-const DISCORD_OWNER = '^[0-9]{17,20}$';
-
 /**
- * The lifecycle sweeper. Each pass expires, destroys after grace, warns owners, reconciles stuck
- * rows and repairs drift. Every selection is one query per step; every change is a
- * compare-and-set, so several sweepers (bot instances, a CLI sweep) can run at once and each
- * sandbox is processed once. Each item is processed on its own: one failure never stops the pass.
- * No transaction or lock is held while a DM is sent.
+ * The lifecycle sweeper: runs the steps in `steps/`, one job per file. Each pass expires,
+ * destroys after grace, warns owners, reconciles stuck rows, retries teardowns and repairs drift.
+ * Every selection is one query per step; every change is a compare-and-set through the store,
+ * so several sweepers (bot instances, a CLI sweep) can run at once and each sandbox is processed
+ * once. Each item is processed on its own: one failure never stops the pass. No transaction or
+ * lock is held while a DM is sent.
  */
 export class Sweeper {
   readonly settings: SweeperSettings;
   private readonly manager: SandboxManager;
+  private readonly queries: SweepQueries;
   private readonly log: Logger;
   private readonly notifier: ExpiryNotifier | undefined;
   private readonly observer: SweeperObserver;
   private readonly faults: FaultInjector;
-  private readonly actor = SWEEPER_ACTOR;
+  private readonly cursors: StepContext['cursors'] = { missingSchemas: null, orphanSchemas: null, external: null };
   private current: Promise<SweepSummary> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private active = false;
 
   constructor(deps: SweeperDeps) {
     this.manager = deps.manager;
+    this.queries = new SweepQueries(deps.manager.store);
     this.settings = { ...DEFAULT_SWEEPER_SETTINGS, ...definedOnly(deps.settings ?? {}) };
     this.log = deps.logger.child({ component: 'sweeper', actor: actorLabel(SWEEPER_ACTOR) });
     this.notifier = deps.notifier;
@@ -129,14 +120,28 @@ export class Sweeper {
     const started = performance.now();
     const now = this.manager.now();
     const summary = emptySummary(now, this.notifier !== undefined);
-    await this.step(summary, 'expired', () => this.expire(summary, now));
-    await this.step(summary, 'destroyed', () => this.destroyExpired(summary, now));
-    if (this.notifier) await this.step(summary, 'notified', () => this.notify(summary, now, this.notifier!));
-    await this.step(summary, 'stuck_reconciled', () => this.reconcileStuck(summary, now));
-    await this.step(summary, 'destroy_retried', () => this.retryDestroys(summary, now));
-    await this.step(summary, 'failed_cleaned', () => this.cleanFailed(summary));
-    await this.step(summary, 'orphan_dropped', () => this.dropOrphans(summary));
-    await this.step(summary, 'schema_missing', () => this.findMissingSchemas(summary));
+    const ctx: StepContext = {
+      manager: this.manager,
+      queries: this.queries,
+      settings: this.settings,
+      actor: SWEEPER_ACTOR,
+      log: this.log,
+      summary,
+      now,
+      item: (action, sandboxId, fn) => this.item(summary, action, sandboxId, fn),
+      timedTeardown: (fn) => this.timedTeardown(fn),
+      cursors: this.cursors,
+    };
+    await this.step(summary, 'expired', () => expireDue(ctx));
+    await this.step(summary, 'destroyed', () => destroyPastGrace(ctx));
+    if (this.notifier) await this.step(summary, 'notified', () => sendExpiryDms(ctx, this.notifier!));
+    await this.step(summary, 'stuck_reconciled', () => reconcileStuck(ctx));
+    await this.step(summary, 'destroy_retried', () => retryTeardowns(ctx));
+    await this.step(summary, 'failed_cleaned', () => cleanFailed(ctx));
+    await this.step(summary, 'orphan_dropped', () => dropOrphanSchemas(ctx));
+    await this.step(summary, 'schema_missing', () => markMissingSchemas(ctx));
+    await this.step(summary, 'external_ensured', () => ensureMissingExternal(ctx));
+    await this.step(summary, 'external_orphan_removed', () => removeOrphanExternal(ctx));
     summary.durationMs = Math.round(performance.now() - started);
     this.observer.pass?.(summary);
     const level = summary.failures.length || summary.schemaMissing.length ? 'warn' : 'info';
@@ -180,221 +185,16 @@ export class Sweeper {
     this.log.error({ ...where, action, code: e.code, err }, 'sweeper action failed');
   }
 
-  /** Times a teardown for the destroy metrics; rethrows. */
-  private async timedDestroy(fn: () => Promise<void>): Promise<void> {
+  /** Times a teardown for the destroy metrics; rethrows. 'skipped' when another sweeper got there first. */
+  private async timedTeardown(fn: () => Promise<boolean>): Promise<Outcome> {
     const t = performance.now();
     try {
-      await fn();
-      this.observer.destroyed?.('success', (performance.now() - t) / 1000);
+      const didIt = await fn();
+      if (didIt) this.observer.destroyed?.('success', (performance.now() - t) / 1000);
+      return didIt ? 'done' : 'skipped';
     } catch (err) {
       if (!(err instanceof SandboxError && err.code === ErrorCode.Conflict)) this.observer.destroyed?.('failure', (performance.now() - t) / 1000);
       throw err;
-    }
-  }
-
-  // ------------------------------------------------------------------ steps
-
-  /**
-   * running past expires_at → expired. Selection, compare-and-set and audit rows are one
-   * statement: rows another sweeper holds are skipped (SKIP LOCKED), never processed twice.
-   */
-  private async expire(summary: SweepSummary, now: Date): Promise<void> {
-    const rows = await this.manager.prisma.$queryRaw<{ id: string }[]>`
-      WITH due AS (
-        SELECT id FROM sandboxes
-        WHERE status = 'running' AND expires_at <= ${now}::timestamptz
-        ORDER BY expires_at
-        LIMIT ${this.settings.batchSize}::int
-        FOR UPDATE SKIP LOCKED
-      ), moved AS (
-        UPDATE sandboxes s SET status = 'expired', status_changed_at = ${now}::timestamptz
-        FROM due WHERE s.id = due.id AND s.status = 'running'
-        RETURNING s.id, s.expires_at
-      ), audited AS (
-        INSERT INTO sandbox_audit_log (sandbox_id, event_type, actor, details, created_at)
-        SELECT id, 'status_changed', ${actorLabel(this.actor)},
-               jsonb_build_object('from', 'running', 'to', 'expired', 'reason', 'ttl_elapsed', 'expiresAt', expires_at),
-               ${now}::timestamptz
-        FROM moved
-        RETURNING 1
-      )
-      SELECT id::text AS id FROM moved`;
-    summary.counts.expired += rows.length;
-    if (rows.length) this.log.info({ sandboxIds: rows.map((r) => r.id) }, 'sandboxes expired');
-  }
-
-  /**
-   * expired past expires_at + grace → destroying (compare-and-set: one sweeper wins, and an extend
-   * in between wins over us) → destroyed. The destroying row carries a lease (next_attempt_at)
-   * so the retry step of another sweeper does not pick it up meanwhile.
-   */
-  private async destroyExpired(summary: SweepSummary, now: Date): Promise<void> {
-    const cutoff = new Date(now.getTime() - this.settings.graceMs);
-    const rows = await this.manager.prisma.$queryRaw<{ id: string }[]>`
-      SELECT id::text AS id FROM sandboxes
-      WHERE status = 'expired' AND expires_at <= ${cutoff}::timestamptz
-      ORDER BY expires_at LIMIT ${this.settings.batchSize}::int`;
-    const lease = new Date(now.getTime() + this.settings.stuckAfterMs);
-    for (const { id } of rows) {
-      await this.item(summary, 'destroyed', id, async () => {
-        await this.manager.transition(id, 'expired', 'destroying', this.actor, { reason: 'grace_elapsed', graceMs: this.settings.graceMs }, { nextAttemptAt: lease });
-        await this.timedDestroy(() => this.manager.finishDestroy(id, this.actor));
-        return 'done';
-      });
-    }
-  }
-
-  /**
-   * Warns owners of running sandboxes expiring within warnBeforeMs. The claim (setting
-   * expiry_notified_at) is one compare-and-set statement, so two sweepers never DM twice; the
-   * DM is sent afterwards, outside any transaction. At most once: a failed DM is logged,
-   * audited and counted, and expiry_notified_at stays set (see notifyOne).
-   */
-  private async notify(summary: SweepSummary, now: Date, notifier: ExpiryNotifier): Promise<void> {
-    const horizon = new Date(now.getTime() + this.settings.warnBeforeMs);
-    const claimed = await this.manager.prisma.$queryRaw<{ id: string }[]>`
-      WITH due AS (
-        SELECT id FROM sandboxes
-        WHERE status = 'running' AND expiry_notified_at IS NULL
-          AND expires_at > ${now}::timestamptz AND expires_at <= ${horizon}::timestamptz
-          AND owner ~ ${DISCORD_OWNER}
-        ORDER BY expires_at
-        LIMIT ${this.settings.batchSize}::int
-        FOR UPDATE SKIP LOCKED
-      )
-      UPDATE sandboxes s SET expiry_notified_at = ${now}::timestamptz
-      FROM due WHERE s.id = due.id AND s.status = 'running' AND s.expiry_notified_at IS NULL
-      RETURNING s.id::text AS id`;
-    if (!claimed.length) return;
-    const rows = await this.manager.prisma.sandbox.findMany({
-      where: { id: { in: claimed.map((c) => c.id) } },
-      include: { guilds: { select: { guildId: true } } },
-    });
-    for (const row of rows) {
-      await this.item(summary, 'notified', row.id, () => this.notifyOne(notifier, toSandbox(row)));
-    }
-  }
-
-  /**
-   * A failed DM is not retried: expiry_notified_at stays set. Almost every DM failure is
-   * permanent (DMs closed, no shared guild, bot blocked) and discord.js already retries 5xx and
-   * rate limits, so retrying every pass would only hammer the API. The failure is audited
-   * (expiry_notice_failed), logged and counted; an extend clears the mark, so the next
-   * expiry is warned again.
-   */
-  private async notifyOne(notifier: ExpiryNotifier, sandbox: Sandbox): Promise<Outcome> {
-    try {
-      await notifier.notifyExpiring(sandbox);
-    } catch (err) {
-      await this.manager
-        .audit(this.manager.prisma, sandbox.id, 'expiry_notice_failed', this.actor, { owner: sandbox.owner, error: (err as Error)?.message ?? String(err) })
-        .catch((auditErr: unknown) => this.log.error({ sandboxId: sandbox.id, err: auditErr }, 'could not audit the failed expiry notice'));
-      throw new SandboxError(ErrorCode.Unavailable, `Could not DM the owner: ${(err as Error)?.message ?? String(err)}`, { owner: sandbox.owner }, { cause: err });
-    }
-    await this.manager.audit(this.manager.prisma, sandbox.id, 'expiry_notice_sent', this.actor, { owner: sandbox.owner, expiresAt: sandbox.expiresAt.toISOString() });
-    return 'done';
-  }
-
-  /** pending/creating unchanged for stuckAfterMs → failed (audited), then compensated and destroyed. */
-  private async reconcileStuck(summary: SweepSummary, now: Date): Promise<void> {
-    const cutoff = new Date(now.getTime() - this.settings.stuckAfterMs);
-    const rows = await this.manager.prisma.$queryRaw<(Claimed & { status_changed_at: Date })[]>`
-      SELECT id::text AS id, status::text AS status, status_changed_at FROM sandboxes
-      WHERE status IN ('pending', 'creating') AND status_changed_at <= ${cutoff}::timestamptz
-      ORDER BY status_changed_at LIMIT ${this.settings.batchSize}::int`;
-    for (const row of rows) {
-      await this.item(summary, 'stuck_reconciled', row.id, async () => {
-        await this.manager.transition(row.id, row.status, 'failed', this.actor, {
-          reason: `stuck_${row.status}`,
-          since: row.status_changed_at.toISOString(),
-          thresholdMs: this.settings.stuckAfterMs,
-        });
-        await this.timedDestroy(() => this.manager.destroyFailed(row.id, this.actor));
-        return 'done';
-      });
-    }
-  }
-
-  /**
-   * destroying rows whose backoff has passed (or that never failed, e.g. a crash mid-destroy).
-   * They are claimed in one statement by pushing next_attempt_at out by a lease, so two
-   * sweepers do not retry the same row; finishDestroy then clears it or sets the backoff.
-   */
-  private async retryDestroys(summary: SweepSummary, now: Date): Promise<void> {
-    const lease = new Date(now.getTime() + this.settings.stuckAfterMs);
-    const rows = await this.manager.prisma.$queryRaw<{ id: string }[]>`
-      WITH due AS (
-        SELECT id FROM sandboxes
-        WHERE status = 'destroying' AND (next_attempt_at IS NULL OR next_attempt_at <= ${now}::timestamptz)
-        ORDER BY status_changed_at
-        LIMIT ${this.settings.batchSize}::int
-        FOR UPDATE SKIP LOCKED
-      )
-      UPDATE sandboxes s SET next_attempt_at = ${lease}::timestamptz
-      FROM due WHERE s.id = due.id AND s.status = 'destroying'
-      RETURNING s.id::text AS id`;
-    for (const { id } of rows) {
-      await this.item(summary, 'destroy_retried', id, async () => {
-        await this.timedDestroy(() => this.manager.finishDestroy(id, this.actor));
-        return 'done';
-      });
-    }
-  }
-
-  /** failed → destroying → destroyed: schema dropped, mappings and claims removed. */
-  private async cleanFailed(summary: SweepSummary): Promise<void> {
-    const rows = await this.manager.prisma.$queryRaw<{ id: string }[]>`
-      SELECT id::text AS id FROM sandboxes
-      WHERE status = 'failed' AND (next_attempt_at IS NULL OR next_attempt_at <= ${this.manager.now()}::timestamptz)
-      ORDER BY status_changed_at LIMIT ${this.settings.batchSize}::int`;
-    for (const { id } of rows) {
-      await this.item(summary, 'failed_cleaned', id, async () => {
-        await this.timedDestroy(() => this.manager.destroyFailed(id, this.actor));
-        return 'done';
-      });
-    }
-  }
-
-  /** Schemas matching the sandbox pattern exactly, with no live row. Each drop is audited (no sandbox id). */
-  private async dropOrphans(summary: SweepSummary): Promise<void> {
-    const result = await this.manager.provisioner.cleanupOrphanedSchemas();
-    for (const schemaName of result.dropped) {
-      summary.counts.orphan_dropped++;
-      summary.orphansDropped.push(schemaName);
-      await this.manager
-        .audit(this.manager.prisma, null, 'orphan_schema_dropped', this.actor, { schemaName })
-        .catch((err: unknown) => this.log.error({ schemaName, err }, 'could not audit an orphan drop'));
-    }
-    for (const f of result.failed) {
-      summary.failures.push({ action: 'orphan_dropped', schemaName: f.schema, code: ErrorCode.CleanupFailed, message: f.error.slice(0, 300) });
-    }
-  }
-
-  /**
-   * running/expired sandboxes whose schema is gone (found with one query) become `failed` with a
-   * `schema_missing` audit row and are reported. They are never recreated empty: the data is
-   * lost, and pretending otherwise would hide it. The next pass destroys the failed row.
-   */
-  private async findMissingSchemas(summary: SweepSummary): Promise<void> {
-    const rows = await this.manager.prisma.$queryRaw<(Claimed & { name: string; schema_name: string })[]>`
-      SELECT s.id::text AS id, s.status::text AS status, s.name, s.schema_name
-      FROM sandboxes s LEFT JOIN pg_namespace n ON n.nspname = s.schema_name
-      WHERE s.status IN ('running', 'expired') AND n.oid IS NULL
-      ORDER BY s.created_at LIMIT ${this.settings.batchSize}::int`;
-    for (const row of rows) {
-      await this.item(summary, 'schema_missing', row.id, async () => {
-        const marked = await this.manager.transaction(async (tx) => {
-          await lockKey(tx, `sandbox:${row.id}`);
-          if (await this.manager.provisioner.schemaExists(row.id, tx)) return false;
-          await this.manager.transitionIn(tx, row.id, row.status, 'failed', this.actor, { reason: 'schema_missing' });
-          await this.manager.audit(tx, row.id, 'schema_missing', this.actor, { schemaName: row.schema_name, previousStatus: row.status });
-          return true;
-        });
-        if (!marked) return 'skipped';
-        summary.schemaMissing.push({ sandboxId: row.id, name: row.name, schemaName: row.schema_name });
-        this.log.error({ sandboxId: row.id, schemaName: row.schema_name }, 'sandbox schema is missing; marked failed (not recreated)');
-        return 'done';
-      });
     }
   }
 }

@@ -1,4 +1,5 @@
 import type { PrismaClient } from '../db/database.ts';
+import { SandboxStore } from './store/store.ts';
 
 /**
  * What the domain needs to know about Discord guilds, behind a port so that the domain never
@@ -14,10 +15,14 @@ export interface GuildDirectory {
 
 /** The CLI's view: `bot_guilds` rows not marked as left. It cannot check member permissions. */
 export class RecordedGuildDirectory implements GuildDirectory {
-  constructor(private readonly prisma: PrismaClient) {}
+  private readonly store: SandboxStore;
+
+  constructor(source: PrismaClient | SandboxStore) {
+    this.store = source instanceof SandboxStore ? source : new SandboxStore(source, () => new Date());
+  }
 
   async isBotInGuild(guildId: string): Promise<boolean> {
-    const row = await this.prisma.botGuild.findUnique({ where: { guildId } });
+    const row = await this.store.findBotGuild(guildId);
     return row !== null && row.leftAt === null;
   }
 

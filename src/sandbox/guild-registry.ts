@@ -1,7 +1,10 @@
 import type { Prisma } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
 import { SandboxError } from './errors.ts';
-import { lockKey, type SandboxManager } from './manager.ts';
+import type { SandboxManager } from './manager.ts';
+import type { SandboxStore } from './store/store.ts';
+import { routesChanged } from './lifecycle/context.ts';
+import { lockSandboxInStatus } from './lifecycle/guilds.ts';
 import type { Actor } from './types.ts';
 import { validateSnowflake } from './validation.ts';
 
@@ -42,12 +45,14 @@ const RECONCILE: Actor = { kind: 'system', job: 'guild-reconcile' };
  */
 export class GuildRegistry {
   private readonly log: Logger;
+  private readonly store: SandboxStore;
 
   constructor(
     private readonly manager: SandboxManager,
     logger: Logger,
   ) {
     this.log = logger.child({ component: 'guild-registry' });
+    this.store = manager.store;
   }
 
   /**
@@ -60,29 +65,31 @@ export class GuildRegistry {
   async onGuildJoin(guildId: string, guildOwnerId: string | null, verifyClaimant: ClaimantCheck): Promise<JoinOutcome> {
     validateSnowflake(guildId);
     const log = this.log.child({ guildId, actor: 'system:guild-join' });
-    await this.markPresent(this.manager.prisma, guildId);
+    await this.store.markGuildPresent(this.store.prisma, guildId);
 
-    const existing = await this.manager.prisma.sandboxGuildMapping.findUnique({ where: { guildId } });
+    const existing = await this.store.findMapping(this.store.prisma, guildId);
     if (existing) {
-      await this.manager.audit(this.manager.prisma, existing.sandboxId, 'guild_join_already_mapped', JOIN, { guildId });
+      await this.store.audit(this.store.prisma, existing.sandboxId, 'guild_join_already_mapped', JOIN, { guildId });
       log.info({ sandboxId: existing.sandboxId }, 'joined a guild that is already mapped');
       return { outcome: 'already-mapped', sandboxId: existing.sandboxId };
     }
 
-    const claim = await this.manager.prisma.sandboxGuildClaim.findUnique({ where: { guildId }, include: { sandbox: { select: { name: true } } } });
+    const claim = await this.store.findClaim(this.store.prisma, guildId);
     if (claim) {
       const result = await this.applyClaim(guildId, claim, verifyClaimant);
+      if (result.outcome === 'mapped') routesChanged(this.manager.context);
       log.info({ sandboxId: claim.sandboxId, claimedBy: claim.claimedBy, ...result }, 'pending claim applied on join');
       return result;
     }
     const result = await this.applyOwnerRule(guildId, guildOwnerId);
+    if (result.outcome === 'mapped') routesChanged(this.manager.context);
     log.info({ ownerId: guildOwnerId, ...result }, result.outcome === 'mapped' ? 'guild mapped to its owner’s sandbox' : 'guild left unmapped');
     return result;
   }
 
   private async applyClaim(
     guildId: string,
-    claim: { sandboxId: string; claimedBy: string; createdAt: Date; sandbox: { name: string } },
+    claim: { sandboxId: string; claimedBy: string; createdAt: Date; sandboxName: string },
     verifyClaimant: ClaimantCheck,
   ): Promise<JoinOutcome> {
     const discordClaimant = claim.claimedBy.startsWith('discord:') ? claim.claimedBy.slice('discord:'.length) : null;
@@ -98,67 +105,68 @@ export class GuildRegistry {
         reason = 'claimant_check_failed';
       }
     }
-    return this.manager.transaction(async (tx) => {
-      await lockKey(tx, `guild:${guildId}`);
+    return this.store.transaction(async (tx) => {
+      await this.store.lockKey(tx, `guild:${guildId}`);
       // The claim must still be the one we verified: a newer claim replaces it.
-      const current = await tx.sandboxGuildClaim.findUnique({ where: { guildId } });
+      const current = await this.store.findClaim(tx, guildId);
       if (!current || current.sandboxId !== claim.sandboxId || current.claimedBy !== claim.claimedBy) {
-        await this.manager.audit(tx, claim.sandboxId, 'guild_claim_refused', JOIN, { guildId, reason: 'claim_changed' });
+        await this.store.audit(tx, claim.sandboxId, 'guild_claim_refused', JOIN, { guildId, reason: 'claim_changed' });
         return { outcome: 'claim-refused', sandboxId: claim.sandboxId, reason: 'claim_changed' } as const;
       }
       if (!allowed) {
-        await this.manager.lockRow(tx, claim.sandboxId);
-        await tx.sandboxGuildClaim.deleteMany({ where: { guildId, sandboxId: claim.sandboxId } });
-        await this.manager.audit(tx, claim.sandboxId, 'guild_claim_refused', JOIN, { guildId, claimedBy: claim.claimedBy, reason });
+        await this.store.lockSandboxRow(tx, claim.sandboxId);
+        await this.store.deleteClaim(tx, claim.sandboxId, guildId);
+        await this.store.audit(tx, claim.sandboxId, 'guild_claim_refused', JOIN, { guildId, claimedBy: claim.claimedBy, reason });
         return { outcome: 'claim-refused', sandboxId: claim.sandboxId, reason } as const;
       }
-      return this.mapIn(tx, guildId, claim.sandboxId, claim.sandbox.name, 'claim', { claimedBy: claim.claimedBy });
+      return this.mapGuild(tx, guildId, claim.sandboxId, claim.sandboxName, 'claim', { claimedBy: claim.claimedBy });
     });
   }
 
   private applyOwnerRule(guildId: string, ownerId: string | null): Promise<JoinOutcome> {
-    return this.manager.transaction(async (tx) => {
-      await lockKey(tx, `guild:${guildId}`);
-      const candidates = ownerId ? await tx.sandbox.findMany({ where: { owner: ownerId, status: 'running' }, select: { id: true, name: true }, take: 2 }) : [];
+    return this.store.transaction(async (tx) => {
+      await this.store.lockKey(tx, `guild:${guildId}`);
+      const candidates = ownerId ? await this.store.findRunningSandboxesOf(tx, ownerId, 2) : [];
       const only = candidates.length === 1 ? candidates[0] : undefined;
-      if (only) return this.mapIn(tx, guildId, only.id, only.name, 'owner', { ownerId });
+      if (only) return this.mapGuild(tx, guildId, only.id, only.name, 'owner', { ownerId });
       const reason = ownerId === null ? 'owner_unknown' : candidates.length === 0 ? 'owner_has_no_running_sandbox' : 'owner_has_several_running_sandboxes';
-      await this.manager.audit(tx, null, 'guild_join_unmapped', JOIN, { guildId, ownerId, reason });
+      await this.store.audit(tx, null, 'guild_join_unmapped', JOIN, { guildId, ownerId, reason });
       return { outcome: 'unmapped', reason } as const;
     });
   }
 
   /** Maps inside the caller's transaction with the same race safety as registerGuild. */
-  private async mapIn(tx: Tx, guildId: string, sandboxId: string, name: string, via: 'claim' | 'owner', details: Record<string, unknown>): Promise<JoinOutcome> {
+  private async mapGuild(tx: Tx, guildId: string, sandboxId: string, name: string, via: 'claim' | 'owner', details: Record<string, unknown>): Promise<JoinOutcome> {
     try {
-      await this.manager.lockLiveSandbox(tx, sandboxId, name, ['running']);
+      await lockSandboxInStatus(this.manager.context, tx, sandboxId, name, ['running']);
     } catch (err) {
       if (!(err instanceof SandboxError)) throw err;
-      await tx.sandboxGuildClaim.deleteMany({ where: { guildId, sandboxId } });
-      await this.manager.audit(tx, sandboxId, via === 'claim' ? 'guild_claim_refused' : 'guild_join_unmapped', JOIN, {
+      await this.store.deleteClaim(tx, sandboxId, guildId);
+      await this.store.audit(tx, sandboxId, via === 'claim' ? 'guild_claim_refused' : 'guild_join_unmapped', JOIN, {
         guildId,
         reason: 'sandbox_not_running',
         status: err.details.status,
       });
       return { outcome: 'claim-refused', sandboxId, reason: 'sandbox_not_running' };
     }
-    if (!(await this.manager.insertMapping(tx, sandboxId, guildId))) {
-      const holder = await tx.sandboxGuildMapping.findUnique({ where: { guildId } });
-      await this.manager.audit(tx, holder?.sandboxId ?? null, 'guild_join_already_mapped', JOIN, { guildId });
+    if (!(await this.store.mapGuildIfFree(tx, sandboxId, guildId))) {
+      const holder = await this.store.findMapping(tx, guildId);
+      await this.store.audit(tx, holder?.sandboxId ?? null, 'guild_join_already_mapped', JOIN, { guildId });
       return { outcome: 'already-mapped', sandboxId: holder?.sandboxId ?? sandboxId };
     }
-    await this.manager.audit(tx, sandboxId, 'guild_registered', JOIN, { guildId, via, ...details });
+    await this.store.audit(tx, sandboxId, 'guild_registered', JOIN, { guildId, via, ...details });
     return { outcome: 'mapped', sandboxId, via };
   }
 
   /** The bot was removed from the guild (not an outage): record it and unmap. */
   async onGuildRemoved(guildId: string): Promise<{ unmappedSandboxId: string | null }> {
     validateSnowflake(guildId);
-    const result = await this.manager.transaction(async (tx) => {
-      await lockKey(tx, `guild:${guildId}`);
-      await this.markLeft(tx, guildId);
-      return this.unmapIn(tx, guildId, LEAVE, 'bot_removed');
+    const result = await this.store.transaction(async (tx) => {
+      await this.store.lockKey(tx, `guild:${guildId}`);
+      await this.store.markGuildLeft(tx, guildId);
+      return this.unmapGuild(tx, guildId, LEAVE, 'bot_removed');
     });
+    if (result.unmappedSandboxId) routesChanged(this.manager.context);
     this.log.info({ guildId, actor: 'system:guild-leave', sandboxId: result.unmappedSandboxId }, 'bot removed from guild');
     return result;
   }
@@ -170,8 +178,8 @@ export class GuildRegistry {
   async onGuildSeen(guild: { id: string; ownerId: string | null }, verifyClaimant: ClaimantCheck): Promise<JoinOutcome | null> {
     validateSnowflake(guild.id);
     const [record, claim] = await Promise.all([
-      this.manager.prisma.botGuild.findUnique({ where: { guildId: guild.id } }),
-      this.manager.prisma.sandboxGuildClaim.findUnique({ where: { guildId: guild.id } }),
+      this.store.findBotGuild(guild.id),
+      this.store.findClaim(this.store.prisma, guild.id),
     ]);
     if (record && record.leftAt === null && !claim) return null;
     return this.onGuildJoin(guild.id, guild.ownerId, verifyClaimant);
@@ -201,40 +209,33 @@ export class GuildRegistry {
     }
 
     const listed = present.map((g) => g.id);
-    const stale = await this.manager.prisma.sandboxGuildMapping.findMany({ where: { guildId: { notIn: listed } }, select: { guildId: true } });
-    for (const { guildId } of stale) {
+    const stale = await this.store.findMappedGuildsNotIn(listed);
+    for (const guildId of stale) {
       try {
-        const { unmappedSandboxId } = await this.manager.transaction(async (tx) => {
-          await lockKey(tx, `guild:${guildId}`);
-          await this.markLeft(tx, guildId);
-          return this.unmapIn(tx, guildId, RECONCILE, 'bot_not_in_guild');
+        const { unmappedSandboxId } = await this.store.transaction(async (tx) => {
+          await this.store.lockKey(tx, `guild:${guildId}`);
+          await this.store.markGuildLeft(tx, guildId);
+          return this.unmapGuild(tx, guildId, RECONCILE, 'bot_not_in_guild');
         });
-        if (unmappedSandboxId) summary.unmapped++;
+        if (unmappedSandboxId) {
+          summary.unmapped++;
+          routesChanged(this.manager.context);
+        }
       } catch (err) {
         this.log.error({ guildId, err }, 'unmapping a guild the bot is not in failed');
       }
     }
-    await this.manager.prisma.botGuild.updateMany({ where: { guildId: { notIn: listed }, leftAt: null }, data: { leftAt: this.manager.now() } });
+    await this.store.markGuildsLeftExcept(listed);
     this.log.info({ ...summary, guilds: present.length }, 'guilds reconciled');
     return summary;
   }
 
-  private async markPresent(db: Tx | SandboxManager['prisma'], guildId: string): Promise<void> {
-    await db.botGuild.upsert({ where: { guildId }, create: { guildId, firstSeenAt: this.manager.now() }, update: { leftAt: null } });
-  }
-
-  private async markLeft(tx: Tx, guildId: string): Promise<void> {
-    const now = this.manager.now();
-    await tx.botGuild.upsert({ where: { guildId }, create: { guildId, firstSeenAt: now, leftAt: now }, update: { leftAt: now } });
-  }
-
-  private async unmapIn(tx: Tx, guildId: string, actor: Actor, reason: string): Promise<{ unmappedSandboxId: string | null }> {
-    // Sandbox row first, then its mapping (the lock order of SandboxManager.lockRow), found through the mapping.
-    await tx.$queryRaw`SELECT 1 FROM sandboxes WHERE id = (SELECT sandbox_id FROM sandbox_guild_mapping WHERE guild_id = ${guildId}) FOR UPDATE`;
-    const [mapping] = await tx.$queryRaw<{ sandbox_id: string }[]>`
-      DELETE FROM sandbox_guild_mapping WHERE guild_id = ${guildId} RETURNING sandbox_id::text AS sandbox_id`;
-    if (mapping) await this.manager.audit(tx, mapping.sandbox_id, 'guild_unregistered', actor, { guildId, reason });
-    else await this.manager.audit(tx, null, 'bot_left_guild', actor, { guildId, reason });
-    return { unmappedSandboxId: mapping?.sandbox_id ?? null };
+  private async unmapGuild(tx: Tx, guildId: string, actor: Actor, reason: string): Promise<{ unmappedSandboxId: string | null }> {
+    // Sandbox row first, then its mapping (the store's lock order), found through the mapping.
+    await this.store.lockSandboxRowOfGuild(tx, guildId);
+    const sandboxId = await this.store.unmapGuild(tx, guildId);
+    if (sandboxId) await this.store.audit(tx, sandboxId, 'guild_unregistered', actor, { guildId, reason });
+    else await this.store.audit(tx, null, 'bot_left_guild', actor, { guildId, reason });
+    return { unmappedSandboxId: sandboxId };
   }
 }

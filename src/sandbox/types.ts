@@ -4,21 +4,22 @@ export type SandboxStatus = (typeof SANDBOX_STATUSES)[number];
 /**
  * The state machine. `expired → running` happens only through extend.
  * Destroy of a pending/creating sandbox is refused; the reconciler handles stuck rows.
+ * New rows start as `creating` (`pending` is kept for old rows). A teardown with no external
+ * work goes `running|expired|failed → destroyed` in one transaction; `destroying` is for
+ * teardowns that finish outside PostgreSQL (ExternalResources) after the commit.
  */
 export const TRANSITIONS: Readonly<Record<SandboxStatus, readonly SandboxStatus[]>> = {
   pending: ['creating', 'failed'],
   creating: ['running', 'failed'],
-  running: ['expired', 'destroying', 'failed'],
-  expired: ['running', 'destroying', 'failed'],
-  failed: ['destroying'],
+  running: ['expired', 'destroying', 'destroyed', 'failed'],
+  expired: ['running', 'destroying', 'destroyed', 'failed'],
+  failed: ['destroying', 'destroyed'],
   destroying: ['destroyed'],
   destroyed: [],
 };
 
 export const canTransition = (from: SandboxStatus, to: SandboxStatus): boolean => TRANSITIONS[from].includes(to);
 
-/** Statuses that hold a name and a schema ("live"). */
-export const isLive = (s: SandboxStatus): boolean => s !== 'destroyed';
 /** Statuses that count against the per-owner limit. */
 export const COUNTED_STATUSES: readonly SandboxStatus[] = ['pending', 'creating', 'running', 'expired', 'destroying'];
 

@@ -4,8 +4,8 @@
  * transaction after the schema DDL, and just before `running`). The crashed create holds the
  * owner's last slot. The next sweep, with its clock past the stuck threshold, must leave no
  * orphan schema, no stuck row (it ends `destroyed`), the owner's quota and the guild freed, and
- * an audit trail explaining it: creating→failed with a reason, failed→destroying,
- * destroying→destroyed, all by system:sweeper.
+ * an audit trail explaining it: the row committed as `creating` by the create, then
+ * creating→failed with a reason and failed→destroyed (one teardown transaction), by system:sweeper.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, SandboxError } from '../../src/sandbox/errors.ts';
@@ -74,13 +74,14 @@ describe('a process killed in the middle of create', () => {
        FROM sandbox_audit_log WHERE sandbox_id = $1 AND event_type = 'status_changed' ORDER BY id`,
       [id],
     );
+    // The row was committed directly as `creating` by the crashed create (one commit before any DDL).
+    const created = await db.pool.query(`SELECT actor, details->>'status' AS status FROM sandbox_audit_log WHERE sandbox_id = $1 AND event_type = 'created'`, [id]);
+    expect(created.rows).toEqual([{ actor: 'cli:crash-test', status: 'creating' }]);
     expect(trail.map((t) => `${t.from}→${t.to} by ${t.actor}`)).toEqual([
-      'pending→creating by cli:crash-test',
       'creating→failed by system:sweeper',
-      'failed→destroying by system:sweeper',
-      'destroying→destroyed by system:sweeper',
+      'failed→destroyed by system:sweeper',
     ]);
-    expect(trail[1]!.reason).toBe('stuck_creating');
+    expect(trail[0]!.reason).toBe('stuck_creating');
     const dropped = await db.pool.query(`SELECT 1 FROM sandbox_audit_log WHERE sandbox_id = $1 AND event_type = 'schema_dropped' AND actor = 'system:sweeper'`, [id]);
     expect(dropped.rowCount).toBe(1);
 

@@ -198,7 +198,7 @@ describe('database restart behind a TCP proxy', () => {
     await proxy.up();
 
     // An administrator shutdown ends the running statement with 57P01 (as a restart does).
-    const victim = manager.prisma.$queryRaw`SELECT 1 AS one FROM pg_sleep(30)`;
+    const victim = manager.store.prisma.$queryRaw`SELECT 1 AS one FROM pg_sleep(30)`;
     const outcome = victim.then(
       () => undefined,
       (e: unknown) => e,

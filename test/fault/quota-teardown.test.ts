@@ -49,7 +49,7 @@ describe('the owner limit while failed sandboxes are torn down', () => {
 
     // Cleaning the failed sandbox up fails: the owner must still be within the limit.
     const failing = makeManager(db, { limits: { maxPerOwner: 1 }, faults: failTeardown });
-    await expect(failing.destroyFailed(first.sandbox.id, { kind: 'system', job: 'sweeper' })).rejects.toMatchObject({ code: 'SANDBOX_006' });
+    await expect(failing.tearDown(first.sandbox.id, { kind: 'system', job: 'sweeper' })).rejects.toMatchObject({ code: 'SANDBOX_006' });
     expect(await ownersWithinLimit(db, 1)).toEqual([]);
     // A user's destroy of the failed sandbox, failing the same way, must not either.
     await expect(failing.destroy(first.sandbox.id, operator)).rejects.toMatchObject({ code: 'SANDBOX_006' });

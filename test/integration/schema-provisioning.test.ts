@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { createTestDatabase, makeManager, schemaExists, tablesIn, type TestDatabase } from '../support/db.ts';
 import type { SandboxManager } from '../../src/sandbox/manager.ts';
-import { schemaToId } from '../../src/sandbox/provisioner.ts';
+import { schemaToId } from '../../src/sandbox/store/schemas.ts';
 
 const op = { kind: 'operator', name: 'tester' } as const;
 let db: TestDatabase;
@@ -81,12 +81,12 @@ describe('schema provisioning', () => {
     for (const s of lookAlikes) expect(listed).not.toContain(s);
     expect(await manager.provisioner.findOrphanedSchemas()).toEqual([orphan]);
     const result = await manager.provisioner.cleanupOrphanedSchemas();
-    expect(result).toEqual({ dropped: [orphan], failed: [] });
+    expect(result).toEqual({ dropped: [orphan], failed: [], next: null });
 
     expect(await schemaExists(db, orphan)).toBe(false);
     expect(await schemaExists(db, live.schemaName)).toBe(true);
     for (const s of lookAlikes) expect(await schemaExists(db, s)).toBe(true);
-    expect(await manager.provisioner.cleanupOrphanedSchemas()).toEqual({ dropped: [], failed: [] });
+    expect(await manager.provisioner.cleanupOrphanedSchemas()).toEqual({ dropped: [], failed: [], next: null });
   });
 
   it('treats the schema of a destroyed sandbox as an orphan if it ever reappears', async () => {

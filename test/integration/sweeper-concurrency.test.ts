@@ -78,8 +78,7 @@ describe('concurrent sweepers', () => {
     const summaries = await concurrentPasses();
     expect(summaries.flatMap((s) => s.failures)).toEqual([]);
     expect(total(summaries, 'destroyed')).toBe(N);
-    expect(await perSandbox('expired', 'destroying')).toEqual(Array(N).fill(1));
-    expect(await perSandbox('destroying', 'destroyed')).toEqual(Array(N).fill(1));
+    expect(await perSandbox('expired', 'destroyed')).toEqual(Array(N).fill(1));
     expect(await countRows(db, 'sandbox_audit_log', "event_type = 'destroyed'")).toBe(N);
     expect(await countRows(db, 'sandboxes', "status = 'destroyed'")).toBe(N);
     const { rows } = await db.pool.query(`SELECT nspname FROM pg_namespace WHERE is_sandbox_schema_name(nspname::text)`);
@@ -94,8 +93,7 @@ describe('concurrent sweepers', () => {
     const summaries = await concurrentPasses();
     expect(summaries.flatMap((s) => s.failures)).toEqual([]);
     expect(await perSandbox('running', 'expired')).toEqual(Array(9).fill(1));
-    expect(await perSandbox('expired', 'destroying')).toEqual(Array(9).fill(1));
-    expect(await perSandbox('destroying', 'destroyed')).toEqual(Array(9).fill(1));
+    expect(await perSandbox('expired', 'destroyed')).toEqual(Array(9).fill(1));
     expect(total(summaries, 'destroyed') + total(summaries, 'destroy_retried')).toBe(9);
   });
 });

@@ -108,10 +108,9 @@ describe('expiry and grace', () => {
     expect(await statusOf(sandbox.id)).toBe('destroyed');
     expect(await schemaExists(db, sandbox.schemaName)).toBe(false);
     expect(await countRows(db, 'sandbox_guild_mapping', 'sandbox_id = $1', [sandbox.id])).toBe(0);
-    expect((await transitions(sandbox.id)).slice(-3)).toEqual([
+    expect((await transitions(sandbox.id)).slice(-2)).toEqual([
       { from: 'running', to: 'expired', actor: 'system:sweeper', reason: 'ttl_elapsed' },
-      { from: 'expired', to: 'destroying', actor: 'system:sweeper', reason: 'grace_elapsed' },
-      { from: 'destroying', to: 'destroyed', actor: 'system:sweeper' },
+      { from: 'expired', to: 'destroyed', actor: 'system:sweeper', reason: 'grace_elapsed' },
     ]);
     expect(await countRows(db, 'sandbox_audit_log', "sandbox_id = $1 AND actor = 'system:sweeper' AND event_type = 'guild_unregistered'", [sandbox.id])).toBe(1);
     expect(await countRows(db, 'sandbox_audit_log', "sandbox_id = $1 AND actor = 'system:sweeper' AND event_type = 'schema_dropped'", [sandbox.id])).toBe(1);

@@ -39,9 +39,10 @@ describe('validation', () => {
     expect(TRANSITIONS).toEqual({
       pending: ['creating', 'failed'],
       creating: ['running', 'failed'],
-      running: ['expired', 'destroying', 'failed'],
-      expired: ['running', 'destroying', 'failed'],
-      failed: ['destroying'],
+      // decisions.md: a teardown with no external work may go running|expired|failed → destroyed in one transaction.
+      running: ['expired', 'destroying', 'destroyed', 'failed'],
+      expired: ['running', 'destroying', 'destroyed', 'failed'],
+      failed: ['destroying', 'destroyed'],
       destroying: ['destroyed'],
       destroyed: [],
     });

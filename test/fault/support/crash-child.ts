@@ -12,6 +12,7 @@ import { silentLogger } from '../../../src/logger.ts';
 import type { FaultInjector, FaultPoint } from '../../../src/sandbox/faults.ts';
 import { SandboxManager } from '../../../src/sandbox/manager.ts';
 import type { Actor } from '../../../src/sandbox/types.ts';
+import { TableResource } from '../../support/table-resource.ts';
 
 export interface CrashSpec {
   url: string;
@@ -23,6 +24,8 @@ export interface CrashSpec {
   name: string;
   guildIds?: string[];
   maxPerOwner?: number;
+  /** When set, the manager has one external resource: a TableResource on this table (two-phase teardown). */
+  externalTable?: string;
 }
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as CrashSpec;
@@ -39,7 +42,8 @@ const faults: FaultInjector = {
   },
 };
 
-const manager = new SandboxManager({ prisma, logger, faults, limits: spec.maxPerOwner ? { maxPerOwner: spec.maxPerOwner } : {} });
+const resources = spec.externalTable ? [new TableResource(pool, spec.externalTable)] : [];
+const manager = new SandboxManager({ prisma, logger, faults, resources, limits: spec.maxPerOwner ? { maxPerOwner: spec.maxPerOwner } : {} });
 
 const result =
   spec.op === 'create'

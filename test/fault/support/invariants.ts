@@ -59,10 +59,15 @@ export async function ownersWithinLimit(db: Database, limit: number): Promise<st
 
 /**
  * Per sandbox, the status_changed audit rows (ordered by id) form a path through TRANSITIONS
- * that starts at `pending` and ends at the row's current status.
+ * that starts at the status its `created` audit row records (`pending` for old rows) and ends at the row's current status.
  */
 export async function statusChainsAreAudited(db: Database): Promise<string[]> {
   const { rows: sandboxes } = await db.pool.query<{ id: string; status: SandboxStatus }>(`SELECT id, status::text AS status FROM sandboxes`);
+  // A row starts where its `created` audit row says (`creating` since the single-commit create), else `pending`.
+  const { rows: starts } = await db.pool.query<{ sandbox_id: string; status: string | null }>(
+    `SELECT sandbox_id, details->>'status' AS status FROM sandbox_audit_log WHERE event_type = 'created'`,
+  );
+  const startOf = new Map(starts.map((r) => [r.sandbox_id, r.status ?? 'pending']));
   const { rows: events } = await db.pool.query<{ sandbox_id: string; from: string; to: string; audit_id: string }>(`
     SELECT sandbox_id, details->>'from' AS "from", details->>'to' AS "to", id::text AS audit_id FROM sandbox_audit_log
     WHERE event_type = 'status_changed' ORDER BY sandbox_audit_log.id`);
@@ -75,7 +80,7 @@ export async function statusChainsAreAudited(db: Database): Promise<string[]> {
   const known = new Set(sandboxes.map((s) => s.id));
   for (const id of bySandbox.keys()) if (!known.has(id)) problems.push(`status_changed audit rows for unknown sandbox ${id}`);
   for (const s of sandboxes) {
-    let at = 'pending';
+    let at = startOf.get(s.id) ?? 'pending';
     for (const e of bySandbox.get(s.id) ?? []) {
       if (e.from !== at) problems.push(`sandbox ${s.id}: audit ${e.audit_id} says ${e.from}→${e.to}, but it was ${at}`);
       if (!(TRANSITIONS[e.from as SandboxStatus] ?? []).includes(e.to as SandboxStatus)) {

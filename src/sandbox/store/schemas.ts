@@ -1,8 +1,14 @@
-import { TX_OPTIONS, type PrismaClient } from '../db/database.ts';
-import type { Logger } from '../logger.ts';
-import { ErrorCode, SandboxError, isDuplicateSchema } from './errors.ts';
-import type { SchemaStats } from './types.ts';
-import { SCHEMA_NAME_RE, isUuid } from './validation.ts';
+import { TX_OPTIONS, type PrismaClient } from '../../db/database.ts';
+import type { Logger } from '../../logger.ts';
+import { ErrorCode, SandboxError, isDuplicateSchema } from '../errors.ts';
+import type { SchemaStats } from '../types.ts';
+import { SCHEMA_NAME_RE, isUuid } from '../validation.ts';
+
+/**
+ * The schema half of the store: the only code that calls the schema-management SQL functions.
+ * Orphan and listing queries range-scan pg_namespace's name index (`sandbox_` ≤ name < `sandbox\``,
+ * the backquote being the character after `_`) before the exact pattern is applied.
+ */
 
 /** Anything that can run raw SQL: the Prisma client or an interactive transaction. */
 export type Sql = Pick<PrismaClient, '$queryRaw' | '$executeRaw'>;
@@ -21,18 +27,15 @@ export class SchemaProvisioner {
     private readonly logger: Logger,
   ) {}
 
-  /** The schema name for an id, computed by the database's one naming function. */
-  async schemaNameFor(sandboxId: string, sql: Sql = this.db): Promise<string> {
-    assertId(sandboxId);
-    const [row] = await sql.$queryRaw<{ name: string }[]>`SELECT sandbox_schema_name(${sandboxId}::uuid) AS name`;
-    return row!.name;
-  }
-
   /** Creates the schema; an existing schema is an error (SANDBOX_005 with `collision`), never adopted. */
-  async createSchema(sandboxId: string, sql: Sql = this.db): Promise<string> {
+  async createSchema(sandboxId: string, sql: Sql = this.db, opts: { advisoryKey?: string } = {}): Promise<string> {
     assertId(sandboxId);
     try {
-      const [row] = await sql.$queryRaw<{ name: string }[]>`SELECT create_sandbox_schema(${sandboxId}::uuid) AS name`;
+      // With an advisory key, the lock is taken first in the same statement (FROM is evaluated before the target list).
+      const [row] = opts.advisoryKey
+        ? await sql.$queryRaw<{ name: string }[]>`
+            SELECT create_sandbox_schema(${sandboxId}::uuid) AS name FROM (SELECT pg_advisory_xact_lock(hashtextextended(${opts.advisoryKey}, 0))) AS k`
+        : await sql.$queryRaw<{ name: string }[]>`SELECT create_sandbox_schema(${sandboxId}::uuid) AS name`;
       this.logger.debug({ sandboxId, schemaName: row!.name }, 'schema created');
       return row!.name;
     } catch (err) {
@@ -71,28 +74,52 @@ export class SchemaProvisioner {
   /** Every schema whose name matches the sandbox pattern exactly (a regex, not LIKE). */
   async listSchemas(sql: Sql = this.db): Promise<string[]> {
     const rows = await sql.$queryRaw<{ nspname: string }[]>`
-      SELECT nspname::text AS nspname FROM pg_namespace WHERE is_sandbox_schema_name(nspname::text) ORDER BY nspname`;
-    return rows.map((r) => r.nspname);
-  }
-
-  /** Sandbox-pattern schemas with no live (not destroyed) row. One query, whatever the count. */
-  async findOrphanedSchemas(sql: Sql = this.db): Promise<string[]> {
-    const rows = await sql.$queryRaw<{ nspname: string }[]>`
-      SELECT n.nspname::text AS nspname FROM pg_namespace n
-      WHERE is_sandbox_schema_name(n.nspname::text)
-        AND NOT EXISTS (SELECT 1 FROM sandboxes s WHERE s.schema_name = n.nspname::text AND s.status <> 'destroyed')
-      ORDER BY n.nspname`;
+      SELECT nspname::text AS nspname FROM pg_namespace
+      WHERE nspname >= 'sandbox_'::name AND nspname < 'sandbox\`'::name AND is_sandbox_schema_name(nspname::text) ORDER BY nspname`;
     return rows.map((r) => r.nspname);
   }
 
   /**
-   * Drops orphaned schemas. Each is re-checked and dropped in its own transaction under the
-   * sandbox's advisory lock, so a sandbox created meanwhile is never touched.
+   * Sandbox-pattern schemas with no live (not destroyed) row. One query: a range scan on
+   * pg_namespace's name index, then the exact pattern, then an index probe of the live rows.
+   * With `limit`, only the next slice of sandbox-pattern schemas after `after` is looked at.
    */
-  async cleanupOrphanedSchemas(): Promise<{ dropped: string[]; failed: { schema: string; error: string }[] }> {
+  async findOrphanedSchemas(sql: Sql = this.db, slice: { after?: string | null; limit?: number } = {}): Promise<string[]> {
+    return (await this.findOrphanSlice(sql, slice)).orphans;
+  }
+
+  private async findOrphanSlice(sql: Sql, slice: { after?: string | null; limit?: number }): Promise<{ orphans: string[]; next: string | null }> {
+    const after = slice.after ?? 'sandbox_';
+    const limit = slice.limit ?? 2_147_483_647;
+    // The slice comes from the name index alone (the regex would make the planner misjudge the
+    // range and scan every schema); the exact pattern and the live-row probe (by the unique
+    // schema_name index: COLLATE "default", since name's C collation would not use it) follow.
+    const rows = await sql.$queryRaw<{ nspname: string; pattern: boolean; live: boolean }[]>`
+      WITH slice AS MATERIALIZED (
+        SELECT nspname FROM pg_namespace
+        WHERE nspname >= 'sandbox_'::name AND nspname < 'sandbox\`'::name AND nspname > ${after}::name
+        ORDER BY nspname LIMIT ${limit}::int
+      )
+      SELECT n.nspname::text AS nspname, is_sandbox_schema_name(n.nspname::text) AS pattern, l.live IS NOT NULL AS live
+      FROM slice n
+      LEFT JOIN LATERAL (
+        SELECT true AS live FROM sandboxes s WHERE s.schema_name = n.nspname::text COLLATE "default" AND s.status <> 'destroyed' LIMIT 1
+      ) l ON true
+      ORDER BY n.nspname`;
+    const next = rows.length === limit ? rows[rows.length - 1]!.nspname : null;
+    return { orphans: rows.filter((r) => r.pattern && !r.live).map((r) => r.nspname), next };
+  }
+
+  /**
+   * Drops orphaned schemas (all of them, or one slice: see findOrphanedSchemas). Each is
+   * re-checked and dropped in its own transaction under the sandbox's advisory lock, so a sandbox
+   * created meanwhile is never touched. `next` is the cursor for the following slice.
+   */
+  async cleanupOrphanedSchemas(slice: { after?: string | null; limit?: number } = {}): Promise<{ dropped: string[]; failed: { schema: string; error: string }[]; next: string | null }> {
     const dropped: string[] = [];
     const failed: { schema: string; error: string }[] = [];
-    for (const schema of await this.findOrphanedSchemas()) {
+    const { orphans, next } = await this.findOrphanSlice(this.db, slice);
+    for (const schema of orphans) {
       if (!SCHEMA_NAME_RE.test(schema)) continue;
       const id = schemaToId(schema);
       try {
@@ -112,7 +139,7 @@ export class SchemaProvisioner {
         this.logger.error({ schemaName: schema, err }, 'orphaned schema could not be dropped');
       }
     }
-    return { dropped, failed };
+    return { dropped, failed, next };
   }
 }
 

@@ -1,0 +1,50 @@
+import type { StepContext } from './context.ts';
+
+/**
+ * running/expired sandboxes whose schema is gone become `failed` with a `schema_missing` audit
+ * row and are reported. They are never recreated empty: the data is lost, and pretending
+ * otherwise would hide it. The next pass tears the failed row down. One slice per pass.
+ */
+export async function markMissingSchemas(ctx: StepContext): Promise<void> {
+  const { missing, next } = await ctx.queries.missingSchemas(ctx.cursors.missingSchemas, ctx.settings.driftSlice);
+  ctx.cursors.missingSchemas = next;
+  const store = ctx.manager.store;
+  for (const row of missing) {
+    await ctx.item('schema_missing', row.id, async () => {
+      const marked = await store.transaction(async (tx) => {
+        await store.lockKey(tx, `sandbox:${row.id}`);
+        if (await ctx.manager.provisioner.schemaExists(row.id, tx)) return false;
+        await store.changeStatus(tx, row.id, row.status, 'failed', ctx.actor, { reason: 'schema_missing' });
+        await store.audit(tx, row.id, 'schema_missing', ctx.actor, { schemaName: row.schema_name, previousStatus: row.status });
+        return true;
+      });
+      if (!marked) return 'skipped';
+      ctx.summary.schemaMissing.push({ sandboxId: row.id, name: row.name, schemaName: row.schema_name });
+      ctx.log.error({ sandboxId: row.id, schemaName: row.schema_name }, 'sandbox schema is missing; marked failed (not recreated)');
+      return 'done';
+    });
+  }
+}
+
+/**
+ * Running sandboxes missing an external resource (a best-effort one that failed at create, or
+ * one lost on its server) get it again: ensure() is idempotent. One slice per pass.
+ */
+export async function ensureMissingExternal(ctx: StepContext): Promise<void> {
+  const resources = ctx.manager.resources;
+  if (!resources.length) return;
+  const { ids, next } = await ctx.queries.runningSlice(ctx.cursors.external, ctx.settings.driftSlice);
+  ctx.cursors.external = next;
+  if (!ids.length) return;
+  for (const r of resources) {
+    const present = new Set(await r.list());
+    for (const id of ids) {
+      if (present.has(id)) continue;
+      await ctx.item('external_ensured', id, async () => {
+        await r.ensure(id);
+        ctx.log.warn({ sandboxId: id, kind: r.kind }, 'missing external resource ensured');
+        return 'done';
+      });
+    }
+  }
+}

@@ -1,0 +1,72 @@
+import type { Logger } from '../../logger.ts';
+import { ErrorCode, SandboxError, toSandboxError } from '../errors.ts';
+import type { FaultInjector, FaultPoint } from '../faults.ts';
+import type { GuildDirectory } from '../guild-directory.ts';
+import type { ExternalResource } from '../resources.ts';
+import type { SchemaProvisioner } from '../store/schemas.ts';
+import type { SandboxStore } from '../store/store.ts';
+import type { Actor, SandboxLimits } from '../types.ts';
+
+/** Hooks for metrics; the domain does not depend on prom-client. */
+export interface ManagerObserver {
+  created?(outcome: 'success' | 'failure', seconds: number): void;
+  destroyed?(outcome: 'success' | 'failure', seconds: number): void;
+  /** A teardown failed and the row stays `destroying` (or `failed`) for a retry with backoff (SANDBOX_006). */
+  teardownFailed?(): void;
+  /** A committed transaction changed guild mappings; the in-process route table should catch up now. */
+  routesChanged?(): void;
+}
+
+export interface HealthProbe {
+  ping(): Promise<unknown>;
+}
+
+/** What every lifecycle job shares: the store, the settings and the hooks. */
+export interface LifecycleContext {
+  store: SandboxStore;
+  schemas: SchemaProvisioner;
+  limits: SandboxLimits;
+  log: Logger;
+  admins: Set<string>;
+  guilds: GuildDirectory;
+  clock: () => Date;
+  newId: () => string;
+  faults: FaultInjector;
+  observer: ManagerObserver;
+  resources: readonly ExternalResource[];
+  redis: HealthProbe | undefined;
+}
+
+export const HOUR = 3_600_000;
+
+export const isAdmin = (ctx: LifecycleContext, actor: Actor): boolean => actor.kind !== 'discord' || ctx.admins.has(actor.id);
+
+/** Admins act for anyone; a Discord user only for themselves. */
+export const mayActFor = (ctx: LifecycleContext, actor: Actor, owner: string): boolean =>
+  isAdmin(ctx, actor) || (actor.kind === 'discord' && owner === actor.id);
+
+export const fault = (ctx: LifecycleContext, point: FaultPoint, sandboxId?: string): Promise<void> | void =>
+  ctx.faults.hit(point, sandboxId ? { sandboxId } : {});
+
+/** Public operations never leak raw driver errors: everything leaves as a SandboxError. */
+export async function guard<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw toSandboxError(err);
+  }
+}
+
+/** Tells the observer that mappings changed; an observer's failure never fails the operation. */
+export function routesChanged(ctx: LifecycleContext): void {
+  try {
+    ctx.observer.routesChanged?.();
+  } catch (err) {
+    ctx.log.warn({ err }, 'routesChanged observer failed');
+  }
+}
+
+export async function throwGuildMapped(ctx: LifecycleContext, db: Parameters<SandboxStore['findMappedSandboxName']>[0], guildId: string): Promise<never> {
+  const name = await ctx.store.findMappedSandboxName(db, guildId);
+  throw new SandboxError(ErrorCode.GuildMapped, `Guild ${guildId} is already registered to sandbox ${name ?? 'another sandbox'}.`, { guildId });
+}

@@ -1,0 +1,222 @@
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '../../logger.ts';
+import { ErrorCode, SandboxError, isUniqueViolation, toSandboxError } from '../errors.ts';
+import type { ExternalResource } from '../resources.ts';
+import { actorLabel, defaultOwner, type Actor, type CreateInput, type CreateResult, type Sandbox } from '../types.ts';
+import { defaultName, validateGuildIds, validateMetadata, validateName, validateOwner, validateTtlHours } from '../validation.ts';
+import { HOUR, fault, guard, mayActFor, routesChanged, throwGuildMapped, type LifecycleContext } from './context.ts';
+import { tearDown } from './destroy.ts';
+import { assertCanManageGuild, canManageGuild, claimGuild } from './guilds.ts';
+import { getById } from './lookups.ts';
+
+/** A guild the best-effort create left out: already mapped elsewhere, or not the actor's to manage. */
+export interface SkippedGuild {
+  guildId: string;
+  reason: 'mapped' | 'forbidden';
+}
+
+interface GuildPlan {
+  map: string[];
+  claim: string[];
+  forbidden: string[];
+}
+
+/**
+ * Two commits: the row as `creating` (with its schema name and audit row), then, after the
+ * external resources are ensured, ONE transaction with the schema DDL, the mappings, the claims
+ * and `creating → running`. A crash in between leaves a `creating` row and no schema, which the
+ * sweeper reconciles. With `bestEffortGuilds` (the bot's `/sandbox create` for the current
+ * guild), a guild that is already mapped or that the actor may not manage is skipped and reported.
+ */
+export const create = (ctx: LifecycleContext, input: CreateInput, actor: Actor, opts: { bestEffortGuilds?: boolean } = {}): Promise<CreateResult & { skippedGuilds: SkippedGuild[] }> =>
+  guard(async () => {
+    const started = performance.now();
+    const owner = validateOwner(input.owner ?? defaultOwner(actor));
+    if (!mayActFor(ctx, actor, owner)) throw new SandboxError(ErrorCode.Forbidden, 'You may only create sandboxes for yourself.');
+    const name = input.name === undefined ? undefined : validateName(input.name);
+    const ttl = validateTtlHours(input.ttlHours ?? ctx.limits.defaultTtlHours, ctx.limits.maxTtlHours);
+    const guildIds = validateGuildIds(input.guildIds);
+    const metadata = validateMetadata(input.metadata);
+    const notices = ttl.capped ? [`TTL capped at the maximum of ${ctx.limits.maxTtlHours} hours (you asked for ${input.ttlHours}).`] : [];
+    const bestEffort = opts.bestEffortGuilds ?? false;
+    const plan = await planGuilds(ctx, guildIds, actor, bestEffort);
+
+    const requested = guildIds.filter((g) => !plan.forbidden.includes(g));
+    const row = await insertCreating(ctx, { name, owner, ttlHours: ttl.hours, guildIds: requested, metadata, actor, skipMapped: bestEffort });
+    const slog = ctx.log.child({ actor: actorLabel(actor), owner, sandboxId: row.id });
+    const ensured: ExternalResource[] = [];
+    try {
+      await fault(ctx, 'create:after-creating', row.id);
+      await ensureExternal(ctx, row.id, ensured, slog);
+      const mappedElsewhere = await provision(ctx, row.id, row.schemaName, plan, actor, bestEffort);
+      if (plan.map.length > mappedElsewhere.length) routesChanged(ctx);
+      const skippedGuilds = [...plan.forbidden.map((guildId) => ({ guildId, reason: 'forbidden' as const })), ...mappedElsewhere.map((guildId) => ({ guildId, reason: 'mapped' as const }))];
+      // Everything in it was just written by this create: no read-back.
+      const sandbox: Sandbox = {
+        id: row.id,
+        name: row.name,
+        owner,
+        status: 'running',
+        schemaName: row.schemaName,
+        guildIds: plan.map.filter((g) => !mappedElsewhere.includes(g)),
+        createdAt: row.createdAt,
+        expiresAt: row.expiresAt,
+        destroyedAt: null,
+        lastActivityAt: row.createdAt,
+        metadata,
+      };
+      ctx.observer.created?.('success', (performance.now() - started) / 1000);
+      slog.info({ name: sandbox.name, schemaName: sandbox.schemaName, ms: Math.round(performance.now() - started) }, 'sandbox created');
+      return { sandbox, notices, claimedGuildIds: plan.claim, skippedGuilds };
+    } catch (err) {
+      ctx.observer.created?.('failure', (performance.now() - started) / 1000);
+      const outcome = await compensateCreate(ctx, row.id, actor, err, ensured, slog);
+      if (outcome === 'running') return { sandbox: (await getById(ctx, row.id))!, notices, claimedGuildIds: plan.claim, skippedGuilds: [] };
+      throw toSandboxError(err);
+    }
+  });
+
+/** Decides, outside any transaction, which guilds are mapped now and which become claims. */
+async function planGuilds(ctx: LifecycleContext, guildIds: string[], actor: Actor, bestEffort: boolean): Promise<GuildPlan> {
+  const plan: GuildPlan = { map: [], claim: [], forbidden: [] };
+  for (const guildId of guildIds) {
+    if (await ctx.guilds.isBotInGuild(guildId)) {
+      if (bestEffort && !(await canManageGuild(ctx, guildId, actor))) {
+        plan.forbidden.push(guildId);
+        continue;
+      }
+      await assertCanManageGuild(ctx, guildId, actor);
+      plan.map.push(guildId);
+    } else {
+      plan.claim.push(guildId);
+    }
+  }
+  return plan;
+}
+
+/** Inserts and commits the row directly as `creating` (with its schema name) before any DDL. */
+async function insertCreating(
+  ctx: LifecycleContext,
+  args: { name: string | undefined; owner: string; ttlHours: number; guildIds: string[]; metadata: Record<string, unknown>; actor: Actor; skipMapped: boolean },
+): Promise<{ id: string; schemaName: string; name: string; createdAt: Date; expiresAt: Date }> {
+  for (let attempt = 1; ; attempt++) {
+    const id = ctx.newId();
+    const name = args.name ?? defaultName(args.owner);
+    try {
+      return await ctx.store.transaction(async (tx) => {
+        // With no external resource, nothing outside this database is made between this commit and
+        // the provisioning transaction, whose synchronous commit also flushes this one (WAL is
+        // flushed in order). A server crash in between loses only a row that has no schema yet, so
+        // this commit need not wait for its own flush. With external resources it must: a stream or
+        // ACL user must never exist without its row.
+        if (ctx.resources.length === 0) await ctx.store.lockKeyWithAsyncCommit(tx, `owner:${args.owner}`);
+        else await ctx.store.lockKey(tx, `owner:${args.owner}`);
+        const expiresAt = new Date(ctx.clock().getTime() + args.ttlHours * HOUR);
+        // One statement: the limit and free-guild checks, the row as `creating` with its schema name
+        // from sandbox_schema_name(), and its `created` audit row, where the chain of status_changed
+        // rows starts (it records `status`). The owner's advisory lock makes the count exact.
+        const freeGuilds = args.skipMapped ? [] : args.guildIds;
+        const inserted = await ctx.store.insertCreatingSandbox(
+          tx,
+          { id, name, owner: args.owner, expiresAt, metadata: args.metadata },
+          args.actor,
+          { name, owner: args.owner, ttlHours: args.ttlHours, guildIds: args.guildIds },
+          { cap: ctx.limits.maxPerOwner, freeGuilds },
+        );
+        if (!inserted) {
+          const count = await ctx.store.countOwnedSandboxes(tx, args.owner, ctx.limits.maxPerOwner);
+          if (count >= ctx.limits.maxPerOwner) {
+            throw new SandboxError(
+              ErrorCode.LimitExceeded,
+              `${args.owner} already has ${count} sandboxes; the limit is ${ctx.limits.maxPerOwner}. Destroy one first.`,
+              { owner: args.owner, count, limit: ctx.limits.maxPerOwner },
+            );
+          }
+          const taken = await ctx.store.findFirstMappedGuild(tx, freeGuilds);
+          if (taken) throw new SandboxError(ErrorCode.GuildMapped, `Guild ${taken.guildId} is already registered to sandbox ${taken.name}.`, { guildId: taken.guildId });
+          throw new SandboxError(ErrorCode.Conflict, 'The sandbox could not be recorded; please try again.');
+        }
+        const { schemaName, at } = inserted;
+        await fault(ctx, 'create:after-insert', id);
+        return { id, schemaName, name, createdAt: at, expiresAt };
+      });
+    } catch (err) {
+      if (isUniqueViolation(err, 'uq_sandboxes_live_name')) {
+        if (args.name === undefined && attempt < 5) continue;
+        throw new SandboxError(ErrorCode.NameExists, `A sandbox named ${name} already exists. Pick another name.`, { name });
+      }
+      if (isUniqueViolation(err, 'sandboxes_schema_name_key') || isUniqueViolation(err, 'sandboxes_pkey')) {
+        ctx.log.warn({ sandboxId: id, attempt }, 'sandbox id or schema name collision; retrying with a new id');
+        await ctx.store.audit(ctx.store.prisma, null, 'schema_name_collision', args.actor, { sandboxId: id, attempt }).catch(() => undefined);
+        if (attempt < 5) continue;
+        throw new SandboxError(ErrorCode.SchemaFailed, 'Could not allocate a unique schema name.', {}, { cause: err });
+      }
+      throw err;
+    }
+  }
+}
+
+/** ensure() on each external resource; a best-effort one may fail softly (the sweeper re-ensures it). */
+async function ensureExternal(ctx: LifecycleContext, id: string, ensured: ExternalResource[], log: Logger): Promise<void> {
+  for (const r of ctx.resources) {
+    try {
+      await r.ensure(id);
+      ensured.push(r);
+    } catch (err) {
+      if (!r.bestEffort) throw err;
+      log.warn({ kind: r.kind, err }, 'best-effort resource could not be created; the sweeper will retry');
+    }
+  }
+}
+
+/** The schema, the guild mappings, the claims and creating → running commit together. */
+async function provision(ctx: LifecycleContext, id: string, schemaName: string, plan: GuildPlan, actor: Actor, skipMapped: boolean): Promise<string[]> {
+  return ctx.store.transaction(async (tx) => {
+    const created = await ctx.schemas.createSchema(id, tx, { advisoryKey: `sandbox:${id}` });
+    if (created !== schemaName) {
+      throw new SandboxError(ErrorCode.SchemaFailed, 'The created schema does not match the recorded one.', { created, recorded: schemaName });
+    }
+    await fault(ctx, 'create:after-schema', id);
+    const audits: Parameters<typeof ctx.store.auditMany>[1] = [{ sandboxId: id, eventType: 'schema_created', actor, details: { schemaName } }];
+    const skipped: string[] = [];
+    for (const guildId of plan.map) {
+      const inserted = await ctx.store.mapGuildIfFree(tx, id, guildId);
+      if (inserted) audits.push({ sandboxId: id, eventType: 'guild_registered', actor, details: { guildId } });
+      else if (skipMapped) skipped.push(guildId);
+      else await throwGuildMapped(ctx, tx, guildId);
+    }
+    for (const guildId of plan.claim) await claimGuild(ctx, tx, id, guildId, actor);
+    await fault(ctx, 'create:before-running', id);
+    // schema_created and guild_registered are written by the status change's own statement, before status_changed.
+    await ctx.store.changeStatus(tx, id, 'creating', 'running', actor, {}, {}, { before: audits });
+    return skipped;
+  });
+}
+
+/**
+ * After a failed create: the external resources this create ensured are removed, creating →
+ * failed (audited with the reason), then torn down. Audit rows are kept. Returns 'running' if
+ * the create had in fact committed.
+ */
+async function compensateCreate(ctx: LifecycleContext, id: string, actor: Actor, err: unknown, ensured: ExternalResource[], log: Logger): Promise<'compensated' | 'running' | 'left-for-sweeper'> {
+  const error = toSandboxError(err);
+  log.warn({ err, code: error.code }, 'sandbox creation failed; compensating');
+  try {
+    const status = await ctx.store.findStatus(id);
+    if (!status) return 'compensated';
+    if (status === 'running') return 'running';
+    for (const r of ensured) await r.remove(id);
+    if (status === 'pending' || status === 'creating') {
+      await ctx.store.transaction(async (tx) => {
+        await ctx.store.changeStatus(tx, id, status, 'failed', actor, { reason: 'creation_failed' });
+        await ctx.store.audit(tx, id, 'creation_failed', actor, { code: error.code, message: error.message });
+      });
+    }
+    // Our schema transaction rolled back, so any schema of that name is not ours: never drop it here.
+    await tearDown(ctx, id, actor, { keepSchema: error.details.collision === true });
+    return 'compensated';
+  } catch (compErr) {
+    log.error({ err: compErr }, 'compensation did not finish; the sweeper will reconcile this sandbox');
+    return 'left-for-sweeper';
+  }
+}

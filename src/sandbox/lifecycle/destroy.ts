@@ -1,0 +1,144 @@
+import { performance } from 'node:perf_hooks';
+import { ErrorCode, SandboxError, toSandboxError } from '../errors.ts';
+import type { AuditEntry, Tx } from '../store/store.ts';
+import { actorLabel, type Actor, type Sandbox, type SandboxStatus } from '../types.ts';
+import { HOUR, fault, guard, routesChanged, type LifecycleContext } from './context.ts';
+import { getById, resolveFor } from './lookups.ts';
+
+/** Backoff for failed teardowns: 30 s, 1 min, 2 min, ... capped at 1 h. */
+export const destroyBackoffMs = (attempts: number): number => Math.min(30_000 * 2 ** Math.max(0, attempts - 1), HOUR);
+
+export interface TeardownOptions {
+  /** Audit reason on the status change. */
+  reason?: string;
+  /** Only tear down a row in one of these statuses; otherwise SANDBOX_010 (someone else won, e.g. an extend). */
+  onlyFrom?: SandboxStatus[];
+  /** Leave the schema alone (compensation after a collision: that schema is not ours). */
+  keepSchema?: boolean;
+  /** The status the caller just read, to spare a read (the teardown transaction re-checks it under the row lock). */
+  knownStatus?: SandboxStatus;
+  /** The time to record as destroyed_at (default now). */
+  at?: Date;
+}
+
+/** Idempotent: destroying a destroyed sandbox returns it unchanged. */
+export const destroy = (ctx: LifecycleContext, ref: string, actor: Actor): Promise<Sandbox> =>
+  guard(async () => {
+    const started = performance.now();
+    const sandbox = await resolveFor(ctx, ref, actor);
+    if (sandbox.status === 'destroyed') return sandbox;
+    if (sandbox.status === 'pending' || sandbox.status === 'creating') {
+      throw new SandboxError(ErrorCode.InvalidTransition, `${sandbox.name} is still being created; try again in a moment.`, { status: sandbox.status });
+    }
+    try {
+      const at = ctx.clock();
+      const didIt = await tearDown(ctx, sandbox.id, actor, { reason: 'destroy_requested', knownStatus: sandbox.status, at });
+      ctx.observer.destroyed?.('success', (performance.now() - started) / 1000);
+      ctx.log.info({ sandboxId: sandbox.id, actor: actorLabel(actor), ms: Math.round(performance.now() - started) }, 'sandbox destroyed');
+      // One-phase teardowns wrote exactly this; after two phases, read it back.
+      return ctx.resources.length || !didIt ? (await getById(ctx, sandbox.id))! : { ...sandbox, status: 'destroyed', destroyedAt: at, guildIds: [] };
+    } catch (err) {
+      ctx.observer.destroyed?.('failure', (performance.now() - started) / 1000);
+      throw toSandboxError(err);
+    }
+  });
+
+/**
+ * The one teardown, for destroy, compensation and every sweeper step. Returns false when
+ * there was nothing to do (already destroyed, e.g. by a concurrent sweeper).
+ * - No ExternalResource configured (or a `failed` row, whose external resources are removed
+ *   first so that it never re-enters the owner count): ONE transaction unmaps, drops claims and
+ *   the schema, and moves straight to `destroyed`.
+ * - Otherwise two phases: that transaction moves to `destroying`; then remove() on each external
+ *   resource; then `destroying → destroyed`.
+ * On failure the row is left (or parked) in `destroying` (a `failed` row stays `failed`) with a
+ * backoff for the sweeper, and SANDBOX_006 is thrown: a failed teardown is never left silently.
+ */
+export async function tearDown(ctx: LifecycleContext, id: string, actor: Actor, opts: TeardownOptions = {}): Promise<boolean> {
+  try {
+    const status = opts.knownStatus ?? (await ctx.store.findStatus(id));
+    if (!status || status === 'destroyed') return false;
+    if (status === 'destroying' || status === 'failed') await removeExternal(ctx, id);
+    const twoPhase = ctx.resources.length > 0 && (status === 'running' || status === 'expired');
+    const reached = await teardownTransaction(ctx, id, actor, twoPhase ? 'destroying' : 'destroyed', opts);
+    if (reached === 'already-destroyed') return false;
+    if (reached !== 'destroying') return true;
+    await fault(ctx, 'destroy:after-destroying', id);
+    await removeExternal(ctx, id);
+    await teardownTransaction(ctx, id, actor, 'destroyed', opts);
+    return true;
+  } catch (err) {
+    if (err instanceof SandboxError && (err.code === ErrorCode.InvalidTransition || err.code === ErrorCode.Conflict)) throw err;
+    await recordTeardownFailure(ctx, id, actor, err);
+    throw new SandboxError(ErrorCode.CleanupFailed, 'Cleanup failed; it will be retried automatically.', { id }, { cause: err });
+  }
+}
+
+/** remove() on every external resource; idempotent, so a retry repeats it safely. */
+async function removeExternal(ctx: LifecycleContext, id: string): Promise<void> {
+  for (const r of ctx.resources) await r.remove(id);
+}
+
+/** Unmaps guilds, drops claims and the schema (each audited), and moves the row to `to`, in one transaction. */
+async function teardownTransaction(ctx: LifecycleContext, id: string, actor: Actor, to: 'destroying' | 'destroyed', opts: TeardownOptions): Promise<SandboxStatus | 'already-destroyed'> {
+  let unmapped = false;
+  const reached = await ctx.store.transaction(async (tx: Tx) => {
+    const row = await ctx.store.lockSandboxKeyAndRow(tx, id);
+    if (!row || row.status === 'destroyed') return 'already-destroyed' as const;
+    if (opts.onlyFrom && !opts.onlyFrom.includes(row.status) && row.status !== 'destroying') {
+      throw new SandboxError(ErrorCode.Conflict, 'The sandbox was changed at the same time.', { id, status: row.status });
+    }
+    if (row.status === 'pending' || row.status === 'creating') {
+      throw new SandboxError(ErrorCode.InvalidTransition, `Cannot destroy a ${row.status} sandbox.`, { status: row.status });
+    }
+    const secondPhase = row.status === 'destroying';
+    const released = await ctx.store.releaseGuildsAndDropSchema(tx, id, opts.keepSchema ?? false);
+    // Audit rows in order: unmapped, unclaimed, schema dropped, then status_changed and destroyed,
+    // written by the status change's own statement.
+    const audits: AuditEntry[] = [
+      ...released.mapped.map((guildId) => ({ eventType: 'guild_unregistered', actor, details: { guildId, reason: 'sandbox_destroyed' } })),
+      ...released.claimed.map((guildId) => ({ eventType: 'guild_claim_removed', actor, details: { guildId, reason: 'sandbox_destroyed' } })),
+    ];
+    unmapped = released.mapped.length > 0;
+    if (!secondPhase || released.dropped) audits.push({ eventType: 'schema_dropped', actor, details: { schemaName: row.schemaName, dropped: released.dropped } });
+    await fault(ctx, 'destroy:after-drop', id);
+    if (row.status === to) {
+      await ctx.store.auditMany(tx, audits.map((a) => ({ ...a, sandboxId: id })));
+      return to;
+    }
+    const details = !secondPhase && opts.reason ? { reason: opts.reason } : {};
+    const after: AuditEntry[] = to === 'destroyed' ? [{ eventType: 'destroyed', actor, details: { schemaName: row.schemaName, guildIds: released.mapped } }] : [];
+    await ctx.store.changeStatus(
+      tx,
+      id,
+      row.status,
+      to,
+      actor,
+      details,
+      { ...(to === 'destroyed' ? { destroyAttempts: 0, nextAttemptAt: null } : {}), ...(opts.at ? { at: opts.at } : {}) },
+      { before: audits, after },
+    );
+    return to;
+  });
+  if (unmapped) routesChanged(ctx);
+  return reached;
+}
+
+async function recordTeardownFailure(ctx: LifecycleContext, id: string, actor: Actor, err: unknown): Promise<void> {
+  ctx.observer.teardownFailed?.();
+  try {
+    await ctx.store.transaction(async (tx) => {
+      // The teardown rolled back, so a running/expired row is still as it was: park it in `destroying`
+      // so the sweeper retries it with backoff (a failed row stays `failed`, out of the owner count).
+      const row = await ctx.store.lockSandboxRow(tx, id);
+      if (row && (row.status === 'running' || row.status === 'expired')) {
+        await ctx.store.changeStatus(tx, id, row.status, 'destroying', actor, { reason: 'teardown_failed' });
+      }
+      const attempts = await ctx.store.recordTeardownFailure(tx, id, destroyBackoffMs);
+      await ctx.store.audit(tx, id, 'destroy_failed', actor, { attempts, error: (err as Error)?.message ?? String(err) });
+    });
+  } catch (recordErr) {
+    ctx.log.error({ sandboxId: id, err: recordErr }, 'could not record the destroy failure');
+  }
+  ctx.log.error({ sandboxId: id, actor: actorLabel(actor), err }, 'destroy failed; left for the sweeper to retry with backoff');
+}

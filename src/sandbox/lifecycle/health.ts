@@ -1,0 +1,55 @@
+import type { Actor, Sandbox, SandboxHealth } from '../types.ts';
+import { guard, type LifecycleContext } from './context.ts';
+import { resolveFor } from './lookups.ts';
+
+/** A sandbox and its health, resolved once (CLI `status`, `/sandbox status`). */
+export const getStatus = (ctx: LifecycleContext, ref: string, actor: Actor): Promise<{ sandbox: Sandbox; health: SandboxHealth }> =>
+  guard(async () => {
+    const sandbox = await resolveFor(ctx, ref, actor);
+    return { sandbox, health: await healthOf(ctx, sandbox) };
+  });
+
+/** Real checks: the schema and its exact row counts, the guilds, the TTL left, a Redis PING. */
+async function healthOf(ctx: LifecycleContext, sandbox: Sandbox): Promise<SandboxHealth> {
+  let schema: SandboxHealth['schema'];
+  try {
+    const stats = await ctx.schemas.getSchemaStats(sandbox.id);
+    schema = { ...stats, state: stats.exists ? 'ok' : 'missing' };
+  } catch (err) {
+    schema = { exists: false, tables: [], totalRows: 0, state: 'error' };
+    ctx.log.warn({ sandboxId: sandbox.id, err }, 'schema stats failed');
+  }
+  let redis: SandboxHealth['redis'] = { state: 'disabled' };
+  if (ctx.redis) {
+    try {
+      await ctx.redis.ping();
+      redis = { state: 'ok' };
+    } catch (err) {
+      redis = { state: 'error', detail: (err as Error).message };
+    }
+  }
+  return {
+    sandboxId: sandbox.id,
+    status: sandbox.status,
+    healthy: sandbox.status === 'running' && schema.state === 'ok' && schema.tables.length === 3 && redis.state !== 'error',
+    schema,
+    guildCount: sandbox.guildIds.length,
+    ttlRemainingMs: Math.max(0, sandbox.expiresAt.getTime() - ctx.clock().getTime()),
+    redis,
+    checkedAt: ctx.clock(),
+  };
+}
+
+/** Environment for code under test. Never credentials. */
+export const getConnectionDetails = (ctx: LifecycleContext, ref: string, actor: Actor): Promise<Record<string, string>> =>
+  guard(async () => {
+    const s = await resolveFor(ctx, ref, actor);
+    return {
+      SANDBOX_ID: s.id,
+      SANDBOX_NAME: s.name,
+      SANDBOX_SCHEMA: s.schemaName,
+      SANDBOX_REDIS_PREFIX: `sandbox:${s.id}:`,
+      SANDBOX_NATS_PREFIX: `sandbox.${s.id}.`,
+      SANDBOX_GUILD_IDS: s.guildIds.join(','),
+    };
+  });

@@ -1,0 +1,416 @@
+import { Prisma } from '../../generated/prisma/client.ts';
+import { TX_OPTIONS, type PrismaClient } from '../../db/database.ts';
+import { ErrorCode, SandboxError } from '../errors.ts';
+import { COUNTED_STATUSES, actorLabel, canTransition, type Actor, type Sandbox, type SandboxStatus } from '../types.ts';
+
+/** An interactive transaction. Store methods that must run inside one take it as their first argument. */
+export type Tx = Prisma.TransactionClient;
+/** Either the client or a transaction: for statements that may run on their own. */
+export type Db = Tx | PrismaClient;
+
+type Row = Prisma.SandboxGetPayload<{ include: { guilds: { select: { guildId: true } } } }>;
+const include = { guilds: { select: { guildId: true }, orderBy: { createdAt: 'asc' } } } as const;
+
+export const toSandbox = (row: Row): Sandbox => ({
+  id: row.id,
+  name: row.name,
+  owner: row.owner,
+  status: row.status,
+  schemaName: row.schemaName,
+  guildIds: row.guilds.map((g) => g.guildId),
+  createdAt: row.createdAt,
+  expiresAt: row.expiresAt,
+  destroyedAt: row.destroyedAt,
+  lastActivityAt: row.lastActivityAt,
+  metadata: (row.metadata ?? {}) as Record<string, unknown>,
+});
+
+/** One audit row to write. */
+export interface AuditEntry {
+  sandboxId?: string | null;
+  eventType: string;
+  actor: Actor;
+  details?: Record<string, unknown>;
+}
+
+/** Columns a status change may set along with the status. */
+export interface StatusExtras {
+  /** The time written as status_changed_at (and destroyed_at); default now. */
+  at?: Date;
+  expiresAt?: Date;
+  /** `null` clears the mark so the next expiry is warned again. */
+  expiryNotifiedAt?: null;
+  nextAttemptAt?: Date | null;
+  destroyAttempts?: number;
+}
+
+/** What a caller checks under the sandbox row lock. */
+export interface LockedRow {
+  status: SandboxStatus;
+  schemaName: string;
+  expiresAt: Date;
+}
+
+/** A row a sweeper step selected (not yet changed). */
+export interface SelectedRow {
+  id: string;
+  status: SandboxStatus;
+}
+
+export interface NewSandboxRow {
+  id: string;
+  name: string;
+  owner: string;
+  expiresAt: Date;
+  metadata: Record<string, unknown>;
+}
+
+/**
+ * The one owner of control-table queries (Prisma behind named domain methods). Nothing outside
+ * `src/sandbox/store/` runs a Prisma query. Methods that take a `tx` run inside the caller's
+ * transaction; the others run on their own.
+ *
+ * Lock order: advisory key (`sandbox:`/`owner:`/`guild:`), then the sandbox row (lockSandboxRow),
+ * then its mappings and claims. The opposite order deadlocks with a destroy.
+ */
+export class SandboxStore {
+  constructor(
+    readonly prisma: PrismaClient,
+    private readonly clock: () => Date,
+  ) {}
+
+  /** An interactive transaction with timeouts that tolerate PGlite running one at a time. */
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.prisma.$transaction(fn, TX_OPTIONS);
+  }
+
+  // ------------------------------------------------------------ audit and status
+
+  async audit(db: Db, sandboxId: string | null, eventType: string, actor: Actor, details: Record<string, unknown> = {}): Promise<void> {
+    await db.sandboxAuditLog.create({
+      data: { sandboxId, eventType, actor: actorLabel(actor), details: details as Prisma.InputJsonValue, createdAt: this.clock() },
+    });
+  }
+
+  /** Several audit rows in one statement (a teardown's or a provisioning transaction's). */
+  async auditMany(db: Db, rows: AuditEntry[]): Promise<void> {
+    if (!rows.length) return;
+    const createdAt = this.clock();
+    await db.sandboxAuditLog.createMany({
+      data: rows.map((r) => ({ sandboxId: r.sandboxId ?? null, eventType: r.eventType, actor: actorLabel(r.actor), details: (r.details ?? {}) as Prisma.InputJsonValue, createdAt })),
+    });
+  }
+
+  /**
+   * THE transition function: every status change goes through here. A compare-and-set on the
+   * expected status and its `status_changed` audit rows, in one statement inside the caller's
+   * transaction. With one id a lost race is SANDBOX_010, never a silent overwrite; with several
+   * (a sweeper batch) it returns the ids that moved.
+   */
+  async changeStatus(
+    tx: Db,
+    ids: string | string[],
+    from: SandboxStatus,
+    to: SandboxStatus,
+    actor: Actor,
+    details: Record<string, unknown> = {},
+    extras: StatusExtras = {},
+    /** Audit rows of the same step written in the same statement, before and after `status_changed` (single id only). */
+    around: { before?: AuditEntry[]; after?: AuditEntry[] } = {},
+  ): Promise<string[]> {
+    if (!canTransition(from, to)) {
+      throw new SandboxError(ErrorCode.InvalidTransition, `A sandbox cannot go from ${from} to ${to}.`, { from, to });
+    }
+    const list = typeof ids === 'string' ? [ids] : ids;
+    if (list.length === 0) return [];
+    const now = extras.at ?? this.clock();
+    const sets: Prisma.Sql[] = [Prisma.sql`status = ${to}::sandbox_status`, Prisma.sql`status_changed_at = ${now}::timestamptz`];
+    if (to === 'destroyed') sets.push(Prisma.sql`destroyed_at = ${now}::timestamptz`);
+    if (extras.expiresAt !== undefined) sets.push(Prisma.sql`expires_at = ${extras.expiresAt}::timestamptz`);
+    if (extras.expiryNotifiedAt === null) sets.push(Prisma.sql`expiry_notified_at = NULL`);
+    if (extras.nextAttemptAt !== undefined) sets.push(Prisma.sql`next_attempt_at = ${extras.nextAttemptAt}::timestamptz`);
+    if (extras.destroyAttempts !== undefined) sets.push(Prisma.sql`destroy_attempts = ${extras.destroyAttempts}::int`);
+    const entry = (e: AuditEntry) => ({ eventType: e.eventType, actor: actorLabel(e.actor), details: e.details ?? {} });
+    const events = JSON.stringify([
+      ...(around.before ?? []).map(entry),
+      { eventType: 'status_changed', actor: actorLabel(actor), details: { from, to, ...details } },
+      ...(around.after ?? []).map(entry),
+    ]);
+    const moved = await tx.$queryRaw<{ id: string }[]>`
+      WITH moved AS (
+        UPDATE sandboxes SET ${Prisma.join(sets, ', ')}
+        WHERE id = ANY(${list}::text[]::uuid[]) AND status = ${from}::sandbox_status
+        RETURNING id
+      ), audited AS (
+        INSERT INTO sandbox_audit_log (sandbox_id, event_type, actor, details, created_at)
+        SELECT m.id, e.a->>'eventType', e.a->>'actor', e.a->'details', ${now}::timestamptz
+        FROM moved m CROSS JOIN jsonb_array_elements(${events}::jsonb) WITH ORDINALITY AS e(a, ord)
+        ORDER BY m.id, e.ord
+        RETURNING 1
+      )
+      SELECT id::text AS id FROM moved`;
+    if (typeof ids === 'string' && moved.length !== 1) {
+      throw new SandboxError(ErrorCode.Conflict, 'The sandbox was changed by someone else at the same time. Please try again.', { id: ids, from, to });
+    }
+    return moved.map((m) => m.id);
+  }
+
+  // ------------------------------------------------------------ locks
+
+  /** Serialises a transaction against every other one touching the same key (owner, sandbox, guild). */
+  async lockKey(tx: Tx, key: string): Promise<void> {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${key}, 0))`;
+  }
+
+  /**
+   * lockKey, and this transaction's commit does not wait for its WAL flush (synchronous_commit
+   * off, for this transaction only). Only for a transaction whose loss in a server crash is
+   * harmless because everything that depends on it commits synchronously later: WAL is flushed
+   * in order, so that later commit makes this one durable too.
+   */
+  async lockKeyWithAsyncCommit(tx: Tx, key: string): Promise<void> {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${key}, 0)), set_config('synchronous_commit', 'off', true)`;
+  }
+
+  /** Locks the sandbox row (FOR UPDATE): first in the lock order, before its mappings and claims. */
+  async lockSandboxRow(tx: Tx, id: string): Promise<LockedRow | undefined> {
+    const [row] = await tx.$queryRaw<LockedRow[]>`
+      SELECT status::text AS status, schema_name AS "schemaName", expires_at AS "expiresAt" FROM sandboxes WHERE id = ${id}::uuid FOR UPDATE`;
+    return row;
+  }
+
+  /** Takes the sandbox's advisory key, then its row lock, in one statement (the same order as lockKey + lockSandboxRow). */
+  async lockSandboxKeyAndRow(tx: Tx, id: string): Promise<LockedRow | undefined> {
+    const [row] = await tx.$queryRaw<LockedRow[]>`
+      SELECT s.status::text AS status, s.schema_name AS "schemaName", s.expires_at AS "expiresAt"
+      FROM (SELECT pg_advisory_xact_lock(hashtextextended(${`sandbox:${id}`}, 0))) AS k, sandboxes s
+      WHERE s.id = ${id}::uuid FOR UPDATE OF s`;
+    return row;
+  }
+
+  /** Locks the row of the sandbox a guild is mapped to (found through the mapping), keeping the lock order. */
+  async lockSandboxRowOfGuild(tx: Tx, guildId: string): Promise<void> {
+    await tx.$queryRaw`SELECT 1 FROM sandboxes WHERE id = (SELECT sandbox_id FROM sandbox_guild_mapping WHERE guild_id = ${guildId}) FOR UPDATE`;
+  }
+
+  // ------------------------------------------------------------ sandbox rows
+
+  /** One statement (Prisma's include would send two): every read of a sandbox by id goes through here. */
+  async findSandboxById(id: string): Promise<Sandbox | null> {
+    const [row] = await this.prisma.$queryRaw<Sandbox[]>`
+      SELECT s.id::text AS id, s.name, s.owner, s.status::text AS status, s.schema_name AS "schemaName",
+             ARRAY(SELECT g.guild_id FROM sandbox_guild_mapping g WHERE g.sandbox_id = s.id ORDER BY g.created_at) AS "guildIds",
+             s.created_at AS "createdAt", s.expires_at AS "expiresAt", s.destroyed_at AS "destroyedAt",
+             s.last_activity_at AS "lastActivityAt", s.metadata
+      FROM sandboxes s WHERE s.id = ${id}::uuid`;
+    return row ?? null;
+  }
+
+  async findStatus(id: string): Promise<SandboxStatus | null> {
+    const row = await this.prisma.sandbox.findUnique({ where: { id }, select: { status: true } });
+    return row?.status ?? null;
+  }
+
+  /** The live sandbox with this name, or else the most recently destroyed one. */
+  async findSandboxByName(name: string): Promise<Sandbox | null> {
+    const row =
+      (await this.prisma.sandbox.findFirst({ where: { name, status: { not: 'destroyed' } }, include })) ??
+      (await this.prisma.sandbox.findFirst({ where: { name }, include, orderBy: { destroyedAt: 'desc' } }));
+    return row ? toSandbox(row) : null;
+  }
+
+  /** The event-routing hot path: one statement rather than Prisma's three. */
+  async findSandboxByGuild(guildId: string): Promise<Sandbox | null> {
+    const [row] = await this.prisma.$queryRaw<Sandbox[]>`
+      SELECT s.id::text AS id, s.name, s.owner, s.status::text AS status, s.schema_name AS "schemaName",
+             ARRAY(SELECT g.guild_id FROM sandbox_guild_mapping g WHERE g.sandbox_id = s.id ORDER BY g.created_at) AS "guildIds",
+             s.created_at AS "createdAt", s.expires_at AS "expiresAt", s.destroyed_at AS "destroyedAt",
+             s.last_activity_at AS "lastActivityAt", s.metadata
+      FROM sandbox_guild_mapping m JOIN sandboxes s ON s.id = m.sandbox_id
+      WHERE m.guild_id = ${guildId}`;
+    return row ?? null;
+  }
+
+  async listSandboxes(filter: { owner?: string; status?: SandboxStatus; includeDestroyed?: boolean; limit: number }): Promise<Sandbox[]> {
+    const where: Prisma.SandboxWhereInput = {};
+    if (filter.owner !== undefined) where.owner = filter.owner;
+    if (filter.status !== undefined) where.status = filter.status;
+    else if (!filter.includeDestroyed) where.status = { not: 'destroyed' };
+    const rows = await this.prisma.sandbox.findMany({ where, include, orderBy: { createdAt: 'desc' }, take: filter.limit });
+    return rows.map(toSandbox);
+  }
+
+  async findSandboxesByIds(ids: string[]): Promise<Sandbox[]> {
+    const rows = await this.prisma.sandbox.findMany({ where: { id: { in: ids } }, include });
+    return rows.map(toSandbox);
+  }
+
+  /** How many sandboxes count against the owner's limit (LIMIT cap+1 keeps it flat). */
+  async countOwnedSandboxes(tx: Tx, owner: string, cap: number): Promise<number> {
+    const [row] = await tx.$queryRaw<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM (
+        SELECT 1 FROM sandboxes WHERE owner = ${owner} AND status = ANY(${[...COUNTED_STATUSES]}::text[]::sandbox_status[]) LIMIT ${cap + 1}::int
+      ) c`;
+    return row!.n;
+  }
+
+  /**
+   * A new row, inserted directly as `creating` (no `pending` commit), with its schema name
+   * derived by sandbox_schema_name() and its `created` audit row, in one statement, and only if
+   * the owner holds fewer than `cap` counted sandboxes and none of `freeGuilds` is mapped (checked
+   * in the same statement, under the owner's advisory lock the caller holds). Returns null when a
+   * condition failed (the caller finds out which), else the schema name and the timestamp written.
+   */
+  async insertCreatingSandbox(
+    tx: Tx,
+    row: NewSandboxRow,
+    actor: Actor,
+    auditDetails: Record<string, unknown>,
+    conditions: { cap: number; freeGuilds: string[] },
+  ): Promise<{ schemaName: string; at: Date } | null> {
+    const now = this.clock();
+    const [inserted] = await tx.$queryRaw<{ schema_name: string }[]>`
+      WITH ins AS (
+        INSERT INTO sandboxes (id, name, owner, status, schema_name, created_at, expires_at, last_activity_at, status_changed_at, metadata)
+        SELECT ${row.id}::uuid, ${row.name}, ${row.owner}, 'creating', sandbox_schema_name(${row.id}::uuid), ${now}::timestamptz,
+               ${row.expiresAt}::timestamptz, ${now}::timestamptz, ${now}::timestamptz, ${JSON.stringify(row.metadata)}::jsonb
+        WHERE (SELECT count(*) FROM (
+                 SELECT 1 FROM sandboxes WHERE owner = ${row.owner} AND status = ANY(${[...COUNTED_STATUSES]}::text[]::sandbox_status[]) LIMIT ${conditions.cap}::int
+               ) c) < ${conditions.cap}::int
+          AND NOT EXISTS (SELECT 1 FROM sandbox_guild_mapping WHERE guild_id = ANY(${conditions.freeGuilds}::text[]))
+        RETURNING id, schema_name
+      ), audited AS (
+        INSERT INTO sandbox_audit_log (sandbox_id, event_type, actor, details, created_at)
+        SELECT id, 'created', ${actorLabel(actor)}, ${JSON.stringify(auditDetails)}::jsonb || jsonb_build_object('schemaName', schema_name, 'status', 'creating'), ${now}::timestamptz
+        FROM ins
+        RETURNING 1
+      )
+      SELECT schema_name FROM ins`;
+    return inserted ? { schemaName: inserted.schema_name, at: now } : null;
+  }
+
+  /** Moves the expiry of a running sandbox (no status change) and clears the expiry-DM mark. */
+  async setRunningExpiry(tx: Tx, id: string, expiresAt: Date): Promise<void> {
+    const { count } = await tx.sandbox.updateMany({ where: { id, status: 'running' }, data: { expiresAt, expiryNotifiedAt: null } });
+    if (count !== 1) throw new SandboxError(ErrorCode.Conflict, 'The sandbox was changed at the same time. Please try again.');
+  }
+
+  /** Counts a failed teardown and schedules its retry; the status is left as it is. */
+  async recordTeardownFailure(tx: Tx, id: string, backoffMs: (attempts: number) => number): Promise<number> {
+    const row = await tx.sandbox.findUnique({ where: { id }, select: { destroyAttempts: true } });
+    const attempts = (row?.destroyAttempts ?? 0) + 1;
+    await tx.sandbox.updateMany({
+      where: { id, status: { in: ['destroying', 'failed'] } },
+      data: { destroyAttempts: attempts, nextAttemptAt: new Date(this.clock().getTime() + backoffMs(attempts)) },
+    });
+    return attempts;
+  }
+
+  /** Running sandboxes of an owner (at most `take`), for the guild owner rule. */
+  async findRunningSandboxesOf(tx: Tx, owner: string, take: number): Promise<{ id: string; name: string }[]> {
+    return tx.sandbox.findMany({ where: { owner, status: 'running' }, select: { id: true, name: true }, take });
+  }
+
+  // ------------------------------------------------------------ mappings and claims
+
+  async findMapping(db: Db, guildId: string): Promise<{ sandboxId: string } | null> {
+    return db.sandboxGuildMapping.findUnique({ where: { guildId }, select: { sandboxId: true } });
+  }
+
+  /** The name of the sandbox a guild is mapped to, for error messages. */
+  async findMappedSandboxName(db: Db, guildId: string): Promise<string | null> {
+    const m = await db.sandboxGuildMapping.findUnique({ where: { guildId }, include: { sandbox: { select: { name: true } } } });
+    return m?.sandbox.name ?? null;
+  }
+
+  /** The first of these guilds that is already mapped, with its sandbox's name. */
+  async findFirstMappedGuild(tx: Tx, guildIds: string[]): Promise<{ guildId: string; name: string } | null> {
+    const taken = await tx.sandboxGuildMapping.findMany({ where: { guildId: { in: guildIds } }, include: { sandbox: { select: { name: true } } }, take: 1 });
+    return taken[0] ? { guildId: taken[0].guildId, name: taken[0].sandbox.name } : null;
+  }
+
+  /** Maps a guild if it is free (ON CONFLICT DO NOTHING) and drops its claim, in one statement; true when this call mapped it. */
+  async mapGuildIfFree(tx: Tx, sandboxId: string, guildId: string): Promise<boolean> {
+    const [r] = await tx.$queryRaw<{ n: number }[]>`
+      WITH ins AS (
+        INSERT INTO sandbox_guild_mapping (guild_id, sandbox_id, created_at) VALUES (${guildId}, ${sandboxId}::uuid, ${this.clock()})
+        ON CONFLICT (guild_id) DO NOTHING
+        RETURNING guild_id
+      ), unclaimed AS (
+        DELETE FROM sandbox_guild_claims WHERE guild_id IN (SELECT guild_id FROM ins) RETURNING 1
+      )
+      SELECT count(*)::int AS n FROM ins`;
+    return r!.n === 1;
+  }
+
+  /** Unmaps a guild; returns the sandbox it was mapped to. The caller holds that sandbox's row lock. */
+  async unmapGuild(tx: Tx, guildId: string): Promise<string | null> {
+    const [mapping] = await tx.$queryRaw<{ sandbox_id: string }[]>`
+      DELETE FROM sandbox_guild_mapping WHERE guild_id = ${guildId} RETURNING sandbox_id::text AS sandbox_id`;
+    return mapping?.sandbox_id ?? null;
+  }
+
+  /** Removes a guild from one sandbox: its mapping and its claim. */
+  async releaseGuild(tx: Tx, sandboxId: string, guildId: string): Promise<{ unmapped: boolean; unclaimed: boolean }> {
+    const mapped = await tx.sandboxGuildMapping.deleteMany({ where: { guildId, sandboxId } });
+    const claimed = await tx.sandboxGuildClaim.deleteMany({ where: { guildId, sandboxId } });
+    return { unmapped: mapped.count > 0, unclaimed: claimed.count > 0 };
+  }
+
+  /**
+   * The PostgreSQL side of a teardown in one statement: deletes every mapping and claim of the
+   * sandbox and drops its schema (unless `keepSchema`). Returns the guild ids of each and whether
+   * a schema was dropped. The caller holds the sandbox's key and row lock.
+   */
+  async releaseGuildsAndDropSchema(tx: Tx, sandboxId: string, keepSchema: boolean): Promise<{ mapped: string[]; claimed: string[]; dropped: boolean }> {
+    const [row] = await tx.$queryRaw<{ mapped: string[]; claimed: string[]; dropped: boolean }[]>`
+      WITH m AS (DELETE FROM sandbox_guild_mapping WHERE sandbox_id = ${sandboxId}::uuid RETURNING guild_id, created_at),
+           c AS (DELETE FROM sandbox_guild_claims WHERE sandbox_id = ${sandboxId}::uuid RETURNING guild_id, created_at)
+      SELECT COALESCE((SELECT array_agg(guild_id ORDER BY created_at) FROM m), '{}') AS mapped,
+             COALESCE((SELECT array_agg(guild_id ORDER BY created_at) FROM c), '{}') AS claimed,
+             CASE WHEN ${keepSchema}::boolean THEN false ELSE drop_sandbox_schema(${sandboxId}::uuid) END AS dropped`;
+    return row!;
+  }
+
+  /** Guild ids mapped anywhere that are not in `listed`. */
+  async findMappedGuildsNotIn(listed: string[]): Promise<string[]> {
+    const rows = await this.prisma.sandboxGuildMapping.findMany({ where: { guildId: { notIn: listed } }, select: { guildId: true } });
+    return rows.map((r) => r.guildId);
+  }
+
+  async findClaim(db: Db, guildId: string): Promise<{ sandboxId: string; claimedBy: string; createdAt: Date; sandboxName: string } | null> {
+    const c = await db.sandboxGuildClaim.findUnique({ where: { guildId }, include: { sandbox: { select: { name: true } } } });
+    return c ? { sandboxId: c.sandboxId, claimedBy: c.claimedBy, createdAt: c.createdAt, sandboxName: c.sandbox.name } : null;
+  }
+
+  /** Records (or replaces) a guild's claim; returns the sandbox whose claim it replaced, if any. */
+  async upsertClaim(tx: Tx, sandboxId: string, guildId: string, claimedBy: string): Promise<string | null> {
+    const previous = await tx.sandboxGuildClaim.findUnique({ where: { guildId } });
+    const now = this.clock();
+    await tx.sandboxGuildClaim.upsert({ where: { guildId }, create: { guildId, sandboxId, claimedBy, createdAt: now }, update: { sandboxId, claimedBy, createdAt: now } });
+    return previous && previous.sandboxId !== sandboxId ? previous.sandboxId : null;
+  }
+
+  async deleteClaim(tx: Tx, sandboxId: string, guildId: string): Promise<void> {
+    await tx.sandboxGuildClaim.deleteMany({ where: { guildId, sandboxId } });
+  }
+
+  // ------------------------------------------------------------ bot_guilds
+
+  async findBotGuild(guildId: string): Promise<{ leftAt: Date | null } | null> {
+    return this.prisma.botGuild.findUnique({ where: { guildId }, select: { leftAt: true } });
+  }
+
+  async markGuildPresent(db: Db, guildId: string): Promise<void> {
+    await db.botGuild.upsert({ where: { guildId }, create: { guildId, firstSeenAt: this.clock() }, update: { leftAt: null } });
+  }
+
+  async markGuildLeft(db: Db, guildId: string): Promise<void> {
+    const now = this.clock();
+    await db.botGuild.upsert({ where: { guildId }, create: { guildId, firstSeenAt: now, leftAt: now }, update: { leftAt: now } });
+  }
+
+  async markGuildsLeftExcept(listed: string[]): Promise<void> {
+    await this.prisma.botGuild.updateMany({ where: { guildId: { notIn: listed }, leftAt: null }, data: { leftAt: this.clock() } });
+  }
+}
