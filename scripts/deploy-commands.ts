@@ -5,6 +5,7 @@
  */
 import { REST, Routes, type RESTGetCurrentApplicationResult } from 'discord.js';
 import { registerCommands } from '../src/bot/register-commands.ts';
+import { BotStore } from '../src/sandbox/store/bot-store.ts';
 import { loadConfig, loadDotEnv } from '../src/config.ts';
 import { openDatabase } from '../src/db/database.ts';
 import { createLogger } from '../src/logger.ts';
@@ -23,7 +24,7 @@ const rest = new REST(config.discord.apiUrl ? { api: config.discord.apiUrl } : {
 const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
 try {
   const application = (await rest.get(Routes.currentApplication())) as RESTGetCurrentApplicationResult;
-  const result = await registerCommands({ rest, prisma: db.prisma, applicationId: application.id, devGuildId: config.discord.devGuildId, force: true, logger });
+  const result = await registerCommands({ rest, state: new BotStore(db.prisma), applicationId: application.id, devGuildId: config.discord.devGuildId, force: true, logger });
   console.log(`Registered /sandbox (${result.scope}) for application ${application.id}; definition hash ${result.hash.slice(0, 12)}.`);
 } catch (err) {
   process.stderr.write(`Registering commands failed: ${(err as Error).message}\n`);

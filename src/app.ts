@@ -12,7 +12,8 @@ import { DiscordGuildDirectory } from './bot/guild-directory.ts';
 import type { BotObserver } from './bot/observer.ts';
 import { registerCommands } from './bot/register-commands.ts';
 import { GuildRegistry } from './sandbox/guild-registry.ts';
-import { HttpServer, prismaPing } from './http/server.ts';
+import { HttpServer } from './http/server.ts';
+import { BotStore } from './sandbox/store/bot-store.ts';
 import { createDmNotifier } from './jobs/expiry-dm.ts';
 import { Sweeper } from './jobs/sweeper.ts';
 import { Metrics } from './metrics.ts';
@@ -57,7 +58,8 @@ export async function startApp(opts: AppOptions): Promise<App> {
   if (!token) throw new Error('DISCORD_TOKEN is required to start the bot');
   const db = await openDatabase({ databaseUrl: opts.databaseUrl ?? config.databaseUrl, dataDir: config.dataDir, logger });
 
-  const metrics = new Metrics({ prisma: db.prisma, logger });
+  const botStore = new BotStore(db.prisma);
+  const metrics = new Metrics({ store: botStore, logger });
   const redis = createRedisProbe(config.redisUrl, logger);
   const client = createClient(opts.apiUrl ?? config.discord.apiUrl, { waitGuildTimeoutMs: opts.waitGuildTimeoutMs });
   const directory = new DiscordGuildDirectory(client);
@@ -88,7 +90,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     dispatcher,
     logger,
     onReady: async (c) => {
-      await registerCommands({ rest: c.rest, prisma: db.prisma, applicationId: c.application.id, devGuildId: config.discord.devGuildId, logger });
+      await registerCommands({ rest: c.rest, state: botStore, applicationId: c.application.id, devGuildId: config.discord.devGuildId, logger });
     },
   });
 
@@ -102,7 +104,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const http = new HttpServer({
     ...config.http,
     registry: metrics.registry,
-    pingDatabase: prismaPing(db.prisma),
+    pingDatabase: () => botStore.ping(),
     isGatewayReady: () => client.isReady(),
     logger,
   });

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BotObserver, CommandOutcome } from './bot/observer.ts';
-import type { PrismaClient } from './db/database.ts';
+import type { BotStore } from './sandbox/store/bot-store.ts';
 import type { SweeperObserver } from './jobs/sweeper.ts';
 import { SWEEP_ACTIONS } from './jobs/sweep-summary.ts';
 import type { Logger } from './logger.ts';
@@ -13,7 +13,8 @@ const ACK_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 2.5, 3
 
 export interface MetricsOptions {
   /** Source of the `sandboxes` gauge, read at scrape time with one GROUP BY query. */
-  prisma?: Pick<PrismaClient, '$queryRaw'> | undefined;
+  /** Counts sandboxes by status for the gauge; absent in processes without a database. */
+  store?: Pick<BotStore, 'countByStatus'> | undefined;
   logger?: Logger | undefined;
   /** Process metrics (CPU, memory, event loop, ...). Default true. */
   defaultMetrics?: boolean;
@@ -38,11 +39,11 @@ export class Metrics {
   readonly sweeperActions: Counter<'action'>;
   readonly sweeperFailures: Counter<'action'>;
   readonly sweeperPassDuration: Histogram;
-  private readonly prisma: Pick<PrismaClient, '$queryRaw'> | undefined;
+  private readonly store: Pick<BotStore, 'countByStatus'> | undefined;
   private readonly log: Logger | undefined;
 
   constructor(opts: MetricsOptions = {}) {
-    this.prisma = opts.prisma;
+    this.store = opts.store;
     this.log = opts.logger?.child({ component: 'metrics' });
     const registers = [this.registry];
     this.sandboxes = new Gauge({
@@ -100,11 +101,9 @@ export class Metrics {
   /** One query for every status; statuses with no rows report 0. A failed query drops the samples. */
   private async collectSandboxes(): Promise<void> {
     this.sandboxes.reset();
-    if (!this.prisma) return;
+    if (!this.store) return;
     try {
-      const rows = await this.prisma.$queryRaw<{ status: string; n: number }[]>`
-        SELECT status::text AS status, count(*)::int AS n FROM sandboxes GROUP BY status`;
-      const counts = new Map(rows.map((r) => [r.status, Number(r.n)]));
+      const counts = await this.store.countByStatus();
       for (const status of SANDBOX_STATUSES) this.sandboxes.set({ status }, counts.get(status) ?? 0);
     } catch (err) {
       this.log?.warn({ err }, 'could not count sandboxes for /metrics');

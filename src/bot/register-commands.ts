@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { Routes, type REST } from 'discord.js';
-import type { PrismaClient } from '../db/database.ts';
+import type { BotStore } from '../sandbox/store/bot-store.ts';
 import type { Logger } from '../logger.ts';
 import { commandDefinitions } from './commands/definition.ts';
 
 export interface RegisterOptions {
   rest: REST;
-  prisma: PrismaClient;
+  state: Pick<BotStore, 'readState' | 'writeState'>;
   applicationId: string;
   /** Register to this guild (instant, for development); globally when absent. */
   devGuildId?: string | undefined;
@@ -35,16 +35,18 @@ export async function registerCommands(opts: RegisterOptions): Promise<RegisterR
   const key = stateKey(opts.applicationId, scope);
   const hash = definitionHash();
   const log = opts.logger.child({ component: 'register-commands', scope });
-  const stored = await opts.prisma.botState.findUnique({ where: { key } });
-  const storedHash = (stored?.value as { hash?: unknown } | null)?.hash;
+  const stored = await opts.state.readState(key);
+  const storedHash = (stored as { hash?: unknown } | null)?.hash;
   if (!opts.force && storedHash === hash) {
     log.info({ hash }, 'command definitions unchanged; not registering');
     return { scope, hash, registered: false };
   }
   const route = opts.devGuildId ? Routes.applicationGuildCommands(opts.applicationId, opts.devGuildId) : Routes.applicationCommands(opts.applicationId);
-  await opts.rest.put(route, { body: commandDefinitions });
+  // The application is shared with the team's own bot: upsert our command by name (POST) and
+  // never overwrite the list (PUT), which would delete every command that is not ours.
+  for (const body of commandDefinitions) await opts.rest.post(route, { body });
   const value = { hash, registeredAt: new Date().toISOString() };
-  await opts.prisma.botState.upsert({ where: { key }, create: { key, value }, update: { value } });
+  await opts.state.writeState(key, value);
   log.info({ hash, commands: commandDefinitions.length }, 'commands registered');
   return { scope, hash, registered: true };
 }

@@ -1,7 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import type { PrismaClient } from '../db/database.ts';
 import type { Logger } from '../logger.ts';
 import { ErrorCode, SandboxError } from '../sandbox/errors.ts';
 
@@ -10,19 +9,13 @@ export interface HttpServerDeps {
   /** 0 picks a free port (tests); read the bound one from start()'s result or `port`. */
   port: number;
   registry: Registry;
-  /** Resolves when the database answers; see prismaPing. */
+  /** Resolves when the database answers (BotStore.ping). */
   pingDatabase: () => Promise<unknown>;
   isGatewayReady: () => boolean;
   logger: Logger;
   /** How long /readyz waits for the database (default 2 s). */
   dbTimeoutMs?: number;
 }
-
-/** `SELECT 1` through the application's own Prisma client and pool. */
-export const prismaPing =
-  (prisma: Pick<PrismaClient, '$queryRaw'>): (() => Promise<unknown>) =>
-  () =>
-    prisma.$queryRaw`SELECT 1`;
 
 class Timeout extends Error {}
 

@@ -35,11 +35,16 @@ const auditFor = (guildId: string, eventType: string) =>
 
 describe('startup', () => {
   it('logs in and registers /sandbox once, storing the definition hash', async () => {
+    // The application is shared with the team's bot, which already has a command of its own.
+    env.fake.state.commands.set('global', [
+      { id: '900000000000000001', application_id: env.fake.applicationId, name: 'ping', description: 'team command', type: 1, version: '1', default_member_permissions: null } as never,
+    ]);
     await restart();
     expect(app!.client.isReady()).toBe(true);
-    expect(env.fake.commandPuts).toHaveLength(1);
-    expect(env.fake.commandPuts[0]!.scope).toBe('global');
-    const [command] = env.fake.commands('global');
+    expect(env.fake.commandWrites).toHaveLength(1);
+    expect(env.fake.commandWrites[0]).toMatchObject({ method: 'POST', scope: 'global' });
+    expect(env.fake.commands('global').map((c) => c.name).sort()).toEqual(['ping', 'sandbox']);
+    const command = env.fake.commands('global').find((c) => c.name === 'sandbox');
     expect(command).toMatchObject({ name: 'sandbox', default_member_permissions: '32', contexts: [0] });
     const subcommands = (command!.options ?? []).map((o) => o.name);
     expect(subcommands).toEqual(['create', 'register-guild', 'unregister-guild', 'list', 'status', 'extend', 'destroy', 'connect']);
@@ -56,21 +61,21 @@ describe('startup', () => {
     const identifies = env.fake.identifies.length;
     await restart();
     expect(env.fake.identifies.length).toBe(identifies + 1);
-    expect(env.fake.commandPuts).toHaveLength(1);
+    expect(env.fake.commandWrites).toHaveLength(1);
   });
 
   it('registers again when the stored hash differs from the definitions', async () => {
     await env.db.pool.query(`UPDATE bot_state SET value = '{"hash":"outdated"}' WHERE key = $1`, [stateKey(env.fake.applicationId, 'global')]);
     await restart();
-    expect(env.fake.commandPuts).toHaveLength(2);
+    expect(env.fake.commandWrites).toHaveLength(2);
     await restart();
-    expect(env.fake.commandPuts).toHaveLength(2);
+    expect(env.fake.commandWrites).toHaveLength(2);
   });
 
   it('registers to DEV_GUILD_ID when it is set', async () => {
     const { guildId } = addGuild(env.fake);
     await restart({}, { DEV_GUILD_ID: guildId });
-    expect(env.fake.commandPuts.at(-1)!.scope).toBe(guildId);
+    expect(env.fake.commandWrites.at(-1)!.scope).toBe(guildId);
     expect(env.fake.commands(guildId).map((c) => c.name)).toEqual(['sandbox']);
   });
 });

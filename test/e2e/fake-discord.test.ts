@@ -247,7 +247,7 @@ describe('FakeDiscord with a real discord.js client', () => {
 
     expect(global.first()?.id).toMatch(/^\d+$/);
     expect(scoped.first()?.guildId).toBe(guildId);
-    expect(fake.commandPuts.map((p) => p.scope)).toEqual(['global', guildId]);
+    expect(fake.commandWrites.map((p) => p.scope)).toEqual(['global', guildId]);
     expect(fake.commands('global').map((c) => c.name)).toEqual(['sandbox']);
     expect(fake.commands(guildId)).toHaveLength(1);
   });

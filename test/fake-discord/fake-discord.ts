@@ -17,7 +17,7 @@ import { guildCreatePayload, memberChunkPayloads, memberPayload, readyPayload, r
 import { startServer } from './server.ts';
 import type { RunningServer } from './server.ts';
 import { FakeState } from './state.ts';
-import type { ChannelMessageRecord, CommandPut, DmRecord, GuildInput, MemberInput, RoleInput } from './state.ts';
+import type { ChannelMessageRecord, CommandWrite, DmRecord, GuildInput, MemberInput, RoleInput } from './state.ts';
 
 export interface FakeDiscordOptions {
   /** 0 (default) picks a free port. */
@@ -126,8 +126,8 @@ export class FakeDiscord {
     return this.state.channelMessages;
   }
 
-  get commandPuts(): readonly CommandPut[] {
-    return this.state.commandPuts;
+  get commandWrites(): readonly CommandWrite[] {
+    return this.state.commandWrites;
   }
 
   get interactions(): InteractionHandle[] {

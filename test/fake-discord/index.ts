@@ -8,4 +8,4 @@ export type { IdentifyRecord } from './gateway.ts';
 export type { FailOptions, RoutePattern } from './hooks.ts';
 export type { OptionValue } from './payloads.ts';
 export { ALL_PERMISSIONS, FakeState } from './state.ts';
-export type { ChannelMessageRecord, CommandPut, DmRecord, FakeGuild, FakeMember, GuildInput, MemberInput, RoleInput } from './state.ts';
+export type { ChannelMessageRecord, CommandWrite, DmRecord, FakeGuild, FakeMember, GuildInput, MemberInput, RoleInput } from './state.ts';

@@ -93,7 +93,7 @@ function commandRoutes(prefix: string): Route[] {
       prefix,
       withScope((ctx, scope, current) => {
         if (!Array.isArray(ctx.body)) return apiError(400, 50035, 'Invalid Form Body');
-        ctx.state.commandPuts.push({ scope, body: ctx.body, at: ctx.at });
+        ctx.state.commandWrites.push({ method: 'PUT', scope, body: ctx.body, at: ctx.at });
         const commands = ctx.body.map((body) => buildCommand(ctx, scope, body, current));
         ctx.state.commands.set(scope, commands);
         return ok(commands);
@@ -103,6 +103,7 @@ function commandRoutes(prefix: string): Route[] {
       'POST',
       prefix,
       withScope((ctx, scope, current) => {
+        ctx.state.commandWrites.push({ method: 'POST', scope, body: ctx.body, at: ctx.at });
         const command = buildCommand(ctx, scope, ctx.body, current);
         const isNew = !current.some((c) => c.id === command.id);
         ctx.state.commands.set(scope, [...current.filter((c) => c.id !== command.id), command]);

@@ -85,7 +85,9 @@ export interface ChannelMessageRecord {
   at: number;
 }
 
-export interface CommandPut {
+/** A write of application commands: a bulk overwrite (PUT) or one command upserted by name (POST). */
+export interface CommandWrite {
+  method: 'PUT' | 'POST';
   scope: 'global' | string;
   body: unknown;
   at: number;
@@ -104,7 +106,7 @@ export class FakeState {
   readonly dmBlocked = new Set<string>();
   readonly dms: DmRecord[] = [];
   readonly channelMessages: ChannelMessageRecord[] = [];
-  readonly commandPuts: CommandPut[] = [];
+  readonly commandWrites: CommandWrite[] = [];
 
   constructor(
     readonly botUser: FakeUser,

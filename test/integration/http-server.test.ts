@@ -3,7 +3,8 @@ import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countRows, createTestDatabase, makeManager, snowflake, type TestDatabase } from '../support/db.ts';
 import { createPool, createPrisma } from '../../src/db/database.ts';
-import { HttpServer, prismaPing } from '../../src/http/server.ts';
+import { HttpServer } from '../../src/http/server.ts';
+import { BotStore } from '../../src/sandbox/store/bot-store.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { Metrics } from '../../src/metrics.ts';
 
@@ -26,12 +27,12 @@ async function closedPort(): Promise<number> {
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  metrics = new Metrics({ prisma: db.prisma, logger: silentLogger() });
+  metrics = new Metrics({ store: new BotStore(db.prisma), logger: silentLogger() });
   server = new HttpServer({
     host: '127.0.0.1',
     port: 0,
     registry: metrics.registry,
-    pingDatabase: prismaPing(db.prisma),
+    pingDatabase: () => new BotStore(db.prisma).ping(),
     isGatewayReady: () => gatewayReady,
     logger: silentLogger(),
   });
@@ -71,7 +72,7 @@ describe('http', () => {
       host: '127.0.0.1',
       port: 0,
       registry: metrics.registry,
-      pingDatabase: prismaPing(prisma),
+      pingDatabase: () => new BotStore(prisma).ping(),
       isGatewayReady: () => true,
       logger: silentLogger(),
     });

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countRows, createTestDatabase, makeManager, snowflake, type TestDatabase } from '../support/db.ts';
 import { silentLogger } from '../../src/logger.ts';
+import { BotStore } from '../../src/sandbox/store/bot-store.ts';
 import { Metrics } from '../../src/metrics.ts';
 import { InjectedFault, type FaultInjector } from '../../src/sandbox/faults.ts';
 import type { SandboxManager } from '../../src/sandbox/manager.ts';
@@ -35,7 +36,7 @@ async function sample(name: string, labels: Record<string, string> = {}, m: Metr
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  metrics = new Metrics({ prisma: db.prisma, logger: silentLogger() });
+  metrics = new Metrics({ store: new BotStore(db.prisma), logger: silentLogger() });
   manager = makeManager(db, { clock: () => new Date(now), faults, observer: metrics.managerObserver() });
 });
 afterAll(async () => {
