@@ -140,10 +140,11 @@ export class GuildRegistry {
 
     return this.store.transaction(async (tx) => {
       await this.store.lockKey(tx, `guild:${guildId}`);
-      if (await this.store.findMapping(tx, guildId)) {
-        const holder = await this.store.findMapping(tx, guildId);
-        await this.store.audit(tx, holder!.sandboxId, 'guild_join_already_mapped', JOIN, { guildId });
-        return { outcome: 'already-mapped', sandboxId: holder!.sandboxId } as const;
+      const holder = await this.store.findMapping(tx, guildId);
+      if (holder) {
+        // Mapped meanwhile (register-guild, another join): the claims wait for their TTL or the holder's release.
+        await this.store.audit(tx, holder.sandboxId, 'guild_join_already_mapped', JOIN, { guildId });
+        return { outcome: 'already-mapped', sandboxId: holder.sandboxId } as const;
       }
       for (const { claim, reason } of refused) {
         if (await this.store.deleteClaim(tx, claim.sandboxId, guildId)) {
