@@ -118,3 +118,29 @@ describe('user destroy against the sweeper’s retry (item 10)', () => {
     expect(rows).toEqual([{ actor: `discord:${alice.id}` }]);
   });
 });
+
+describe('deferred claim checks (item 4)', () => {
+  it('are retried at most 5 times; then the claim is left to lapse with its TTL', async () => {
+    const user = { kind: 'discord', id: snowflake() } as const;
+    const guildId = snowflake();
+    const manager = makeManager(db, { guilds: { isBotInGuild: async () => false, canManageGuild: async () => true } });
+    const registry = new GuildRegistry(manager, silentLogger());
+    const { sandbox } = await manager.create({ name: 'flaky-discord' }, user);
+    await manager.registerGuild(sandbox.id, guildId, user);
+    const outage = async (): Promise<boolean> => {
+      throw new Error('503 Service Unavailable');
+    };
+    for (let i = 1; i <= 5; i++) expect(await registry.onGuildJoin(guildId, null, outage)).toMatchObject({ outcome: 'claim-deferred', attempts: i });
+    // The sixth join no longer asks Discord about it and no longer retries it on guildAvailable.
+    let asked = 0;
+    const counting = async (): Promise<boolean> => {
+      asked++;
+      return true;
+    };
+    expect(await registry.onGuildJoin(guildId, null, counting)).toMatchObject({ outcome: 'unmapped' });
+    expect(await registry.onGuildSeen({ id: guildId, ownerId: null }, counting)).toBeNull();
+    expect(asked).toBe(0);
+    expect(await countRows(db, 'sandbox_guild_claims', 'guild_id = $1', [guildId])).toBe(1);
+    expect(await countRows(db, 'sandbox_audit_log', "event_type = 'guild_claim_check_deferred' AND details->>'guildId' = $1", [guildId])).toBe(5);
+  });
+});
