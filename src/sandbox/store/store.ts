@@ -273,11 +273,11 @@ export class SandboxStore {
       ? this.prisma.$queryRaw`
           SELECT name, status::text AS status FROM sandboxes
           WHERE status <> 'destroyed' AND name ~>=~ ${prefix} AND name ~<~ ${upper}
-          ORDER BY name LIMIT ${limit}::int`
+          ORDER BY name USING ~<~ LIMIT ${limit}::int`
       : this.prisma.$queryRaw`
           SELECT name, status::text AS status FROM sandboxes
           WHERE status <> 'destroyed' AND owner = ${owner} AND name ~>=~ ${prefix} AND name ~<~ ${upper}
-          ORDER BY owner, name LIMIT ${limit}::int`;
+          ORDER BY owner, name USING ~<~ LIMIT ${limit}::int`;
   }
 
   /** How many sandboxes count against the owner's limit (LIMIT cap+1 keeps it flat). */
