@@ -16,9 +16,7 @@ CREATE INDEX IF NOT EXISTS idx_sandbox_guild_claims_expires ON sandbox_guild_cla
 -- Per-user cap: a claimant's live claims.
 CREATE INDEX IF NOT EXISTS idx_sandbox_guild_claims_claimed_by ON sandbox_guild_claims (claimed_by, expires_at);
 
--- Global cap (SANDBOX_MAX_TOTAL): counted sandboxes, read with LIMIT cap+1.
-CREATE INDEX IF NOT EXISTS idx_sandboxes_counted ON sandboxes (id)
-  WHERE status IN ('pending', 'creating', 'running', 'expired', 'destroying');
+-- The global cap (SANDBOX_MAX_TOTAL) reads idx_sandboxes_status with LIMIT cap+1; no new index.
 -- Autocomplete: live sandboxes by owner and name prefix, and by name prefix for admins.
 CREATE INDEX IF NOT EXISTS idx_sandboxes_live_owner_name ON sandboxes (owner, name text_pattern_ops)
   WHERE status <> 'destroyed';

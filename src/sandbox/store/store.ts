@@ -51,6 +51,12 @@ export interface LockedRow {
   expiresAt: Date;
 }
 
+/**
+ * The counted statuses as literals (not a parameter): the global count is an index range on
+ * idx_sandboxes_status that stops after cap+1 entries, at any table size and in a generic plan.
+ */
+const COUNTED_PREDICATE = Prisma.raw(`status IN (${COUNTED_STATUSES.map((st) => `'${st}'`).join(', ')})`);
+
 /** A live claim on a guild, as the join rules read it. */
 export interface GuildClaim {
   sandboxId: string;
@@ -260,7 +266,7 @@ export class SandboxStore {
   async countLiveSandboxes(tx: Tx, cap: number): Promise<number> {
     const [row] = await tx.$queryRaw<{ n: number }[]>`
       SELECT count(*)::int AS n FROM (
-        SELECT 1 FROM sandboxes WHERE status = ANY(${[...COUNTED_STATUSES]}::text[]::sandbox_status[]) LIMIT ${cap + 1}::int
+        SELECT 1 FROM sandboxes WHERE ${COUNTED_PREDICATE} LIMIT ${cap + 1}::int
       ) c`;
     return row!.n;
   }
@@ -314,7 +320,7 @@ export class SandboxStore {
                ) c) < ${conditions.cap}::int
           AND NOT EXISTS (SELECT 1 FROM sandbox_guild_mapping WHERE guild_id = ANY(${conditions.freeGuilds}::text[]))
           AND (${conditions.maxTotal ?? null}::int IS NULL OR (SELECT count(*) FROM (
-                 SELECT 1 FROM sandboxes WHERE status = ANY(${[...COUNTED_STATUSES]}::text[]::sandbox_status[]) LIMIT ${conditions.maxTotal ?? 0}::int
+                 SELECT 1 FROM sandboxes WHERE ${COUNTED_PREDICATE} LIMIT ${conditions.maxTotal ?? 0}::int
                ) t) < ${conditions.maxTotal ?? 0}::int)
         RETURNING id, schema_name
       ), audited AS (
