@@ -153,6 +153,20 @@ describe('claims at join', () => {
     expect(await mappedName(guildId)).toBe('deferred-claim');
   });
 
+  it('retries a deferred check when the guild becomes available again (item 4)', async () => {
+    const a = await userWithSandbox('deferred-available');
+    const guildId = snowflake();
+    await run(a.home, a.userId, 'register-guild', { sandbox: 'deferred-available', guild_id: guildId });
+    env.fake.failNext(`GET /guilds/${guildId}/members/${a.userId}`, 500, { times: 4 });
+    addGuild(env.fake, { id: guildId, managers: [a.userId] });
+    await eventually(async () => (await audits(guildId, 'guild_claim_check_deferred')).length > 0, 'the deferral');
+    expect(await mappedName(guildId)).toBeNull();
+    env.fake.removeGuild(guildId, { unavailable: true });
+    await eventually(() => app.client.guilds.cache.get(guildId)?.available === false, 'the outage');
+    env.fake.restoreGuild(guildId);
+    expect(await eventually(() => mappedName(guildId), 'the mapping after guildAvailable')).toBe('deferred-available');
+  });
+
   it('expires a claim after 72 hours: the sweeper deletes and audits it', async () => {
     const { guildId: home, ownerId } = addGuild(env.fake);
     // The sandbox outlives the claim (168 h), so only the claim's own TTL can remove it.
