@@ -1,8 +1,7 @@
 import { inviteUrl } from '../invite.ts';
-import { noticeText, sandboxEmbed } from '../replies.ts';
+import { noticeText, ownerWords, sandboxEmbed } from '../replies.ts';
 import type { CommandHandler } from './context.ts';
 import { readArgs } from './options.ts';
-import { ownerWords } from './unregister-guild.ts';
 
 /** `/sandbox create [name] [ttl_hours] [register_this_guild]` */
 export const create: CommandHandler = async (ctx) => {

@@ -1,4 +1,4 @@
-import { sandboxEmbed } from '../replies.ts';
+import { ownerWords, sandboxEmbed } from '../replies.ts';
 import { targetGuild, type CommandHandler } from './context.ts';
 import { readArgs } from './options.ts';
 
@@ -23,6 +23,3 @@ export const unregisterGuild: CommandHandler = async (ctx) => {
   const sandbox = await ctx.manager.unregisterGuild(args.sandbox, guildId, ctx.actor);
   await ctx.respond({ content: `Server \`${guildId}\` is no longer registered to **${sandbox.name}**.`, embeds: [sandboxEmbed(sandbox)] });
 };
-
-/** A Discord owner as a mention (rendered, never pinged: replies allow no mentions), a CLI owner as text. */
-export const ownerWords = (owner: string): string => (/^[0-9]{17,20}$/.test(owner) ? `<@${owner}>` : `\`${owner}\``);
