@@ -15,7 +15,9 @@ export const BENCH_ACTOR: Actor = { kind: 'operator', name: 'bench' };
  */
 const inEveryGuild: GuildDirectory = { isBotInGuild: async () => true, canManageGuild: async () => true };
 
-export const benchManager = (db: Database): SandboxManager => new SandboxManager({ prisma: db.prisma, logger: silentLogger(), guilds: inEveryGuild });
+/** SANDBOX_MAX_TOTAL is raised: the scale points seed far more sandboxes than the default cap of 500. */
+export const benchManager = (db: Database): SandboxManager =>
+  new SandboxManager({ prisma: db.prisma, logger: silentLogger(), guilds: inEveryGuild, limits: { maxTotal: 10_000_000 } });
 
 let serial = 0;
 /** Fresh owner and guild per create, so the per-owner limit never applies and every create maps a guild. */

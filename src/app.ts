@@ -100,6 +100,11 @@ export async function startApp(opts: AppOptions): Promise<App> {
     settings: config.sweeper,
     notifier: createDmNotifier(client, config.sweeper.graceMs),
     observer: metrics.sweeperObserver(),
+    claimRechecks: () =>
+      registry.retryDeferredClaims((guildId) => {
+        const guild = client.guilds.cache.get(guildId);
+        return guild?.available ? { ownerId: guild.ownerId, verify: (userId) => directory.canManageGuild(guildId, userId) } : null;
+      }),
   });
   const http = new HttpServer({
     ...config.http,

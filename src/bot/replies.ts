@@ -18,6 +18,9 @@ export const relativeTime = (date: Date): string => `<t:${Math.floor(date.getTim
 export const absoluteTime = (date: Date): string => `<t:${Math.floor(date.getTime() / 1000)}:f>`;
 
 /** Escapes Discord markdown in user-chosen text (names are validated, but stay defensive). */
+/** A Discord owner as a mention (rendered, never pinged: replies allow no mentions), a CLI owner as text. */
+export const ownerWords = (owner: string): string => (/^[0-9]{17,20}$/.test(owner) ? `<@${owner}>` : `\`${owner}\``);
+
 export const plain = (text: string): string => text.replace(/([\\`*_~|])/g, '\\$1');
 
 export function sandboxEmbed(sandbox: Sandbox, title = sandbox.name): EmbedBuilder {

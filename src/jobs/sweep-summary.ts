@@ -12,6 +12,8 @@ export const SWEEP_ACTIONS = [
   'schema_missing',
   'external_ensured',
   'external_orphan_removed',
+  'claim_expired',
+  'claim_rechecked',
 ] as const;
 export type SweepAction = (typeof SWEEP_ACTIONS)[number];
 

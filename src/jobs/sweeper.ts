@@ -12,6 +12,7 @@ import { ensureMissingExternal, markMissingSchemas } from './steps/missing.ts';
 import { dropOrphanSchemas, removeOrphanExternal } from './steps/orphans.ts';
 import { reconcileStuck } from './steps/reconcile-stuck.ts';
 import { cleanFailed, retryTeardowns } from './steps/retry-teardowns.ts';
+import { expireClaims, recheckDeferredClaims, type ClaimRechecks } from './steps/claims.ts';
 import { emptySummary, type SweepAction, type SweepSummary } from './sweep-summary.ts';
 
 export type { SweepAction, SweepSummary } from './sweep-summary.ts';
@@ -44,6 +45,8 @@ export interface SweeperDeps {
   observer?: SweeperObserver | undefined;
   /** Test-only: hit at `sweep:before-item` before each sandbox is processed. */
   faults?: FaultInjector | undefined;
+  /** The bot's retry of deferred guild-claim checks (a CLI sweep cannot ask Discord). */
+  claimRechecks?: ClaimRechecks | undefined;
 }
 
 export const SWEEPER_ACTOR: Actor = { kind: 'system', job: 'sweeper' };
@@ -64,6 +67,7 @@ export class Sweeper {
   private readonly notifier: ExpiryNotifier | undefined;
   private readonly observer: SweeperObserver;
   private readonly faults: FaultInjector;
+  private readonly claimRechecks: ClaimRechecks | undefined;
   private readonly cursors: StepContext['cursors'] = { missingSchemas: null, orphanSchemas: null, external: null };
   private current: Promise<SweepSummary> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -77,6 +81,7 @@ export class Sweeper {
     this.notifier = deps.notifier;
     this.observer = deps.observer ?? {};
     this.faults = deps.faults ?? noFaults;
+    this.claimRechecks = deps.claimRechecks;
   }
 
   /** Runs a pass now, then one every intervalMs after the previous one finished. */
@@ -142,6 +147,8 @@ export class Sweeper {
     await this.step(summary, 'schema_missing', () => markMissingSchemas(ctx));
     await this.step(summary, 'external_ensured', () => ensureMissingExternal(ctx));
     await this.step(summary, 'external_orphan_removed', () => removeOrphanExternal(ctx));
+    await this.step(summary, 'claim_expired', () => expireClaims(ctx));
+    if (this.claimRechecks) await this.step(summary, 'claim_rechecked', () => recheckDeferredClaims(ctx, this.claimRechecks!));
     summary.durationMs = Math.round(performance.now() - started);
     this.observer.pass?.(summary);
     const level = summary.failures.length || summary.schemaMissing.length ? 'warn' : 'info';

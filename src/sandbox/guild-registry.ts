@@ -2,7 +2,7 @@ import type { Prisma } from '../generated/prisma/client.ts';
 import type { Logger } from '../logger.ts';
 import { SandboxError } from './errors.ts';
 import type { SandboxManager } from './manager.ts';
-import type { SandboxStore } from './store/store.ts';
+import type { GuildClaim, SandboxStore } from './store/store.ts';
 import { routesChanged } from './lifecycle/context.ts';
 import { lockSandboxInStatus } from './lifecycle/guilds.ts';
 import type { Actor } from './types.ts';
@@ -24,6 +24,7 @@ export type JoinOutcome =
   | { outcome: 'mapped'; sandboxId: string; via: 'claim' | 'owner' }
   | { outcome: 'already-mapped'; sandboxId: string }
   | { outcome: 'claim-refused'; sandboxId: string; reason: string }
+  | { outcome: 'claim-deferred'; sandboxId: string; attempts: number }
   | { outcome: 'unmapped'; reason: string };
 
 export interface ReconcileSummary {
@@ -57,15 +58,25 @@ export class GuildRegistry {
 
   /**
    * The bot joined a guild (or is found in it for the first time). Rules, in order:
-   * 1. a pending claim maps the guild to the claiming sandbox, if the claimant still holds
-   *    Manage Server there (claims made from the CLI are an operator's and always count);
+   * 1. the guild's live claims are tried oldest first; the first that qualifies maps the guild:
+   *    its claimant still holds Manage Server there (a member fetch), or it is an operator's or a
+   *    bot admin's claim (no member check). The other claims are deleted and audited
+   *    `guild_claim_superseded`; claims that definitely failed are deleted and audited
+   *    `guild_claim_refused`. A transient Discord error defers the check (`guild_claim_check_deferred`):
+   *    nothing is deleted and the join rules run again on the next guildAvailable, startup
+   *    reconcile or sweeper pass, up to `maxClaimCheckAttempts` times;
    * 2. otherwise a guild whose owner owns exactly one running sandbox maps to it;
    * 3. otherwise the guild stays unmapped.
    */
   async onGuildJoin(guildId: string, guildOwnerId: string | null, verifyClaimant: ClaimantCheck): Promise<JoinOutcome> {
     validateSnowflake(guildId);
     const log = this.log.child({ guildId, actor: 'system:guild-join' });
-    await this.store.markGuildPresent(this.store.prisma, guildId);
+    // Under the guild's key, as register-guild decides "is the bot here" under it: a claim
+    // committed before this is read below; a register-guild after it sees the guild and maps.
+    await this.store.transaction(async (tx) => {
+      await this.store.lockKey(tx, `guild:${guildId}`);
+      await this.store.markGuildPresent(tx, guildId);
+    });
 
     const existing = await this.store.findMapping(this.store.prisma, guildId);
     if (existing) {
@@ -74,12 +85,14 @@ export class GuildRegistry {
       return { outcome: 'already-mapped', sandboxId: existing.sandboxId };
     }
 
-    const claim = await this.store.findClaim(this.store.prisma, guildId);
-    if (claim) {
-      const result = await this.applyClaim(guildId, claim, verifyClaimant);
-      if (result.outcome === 'mapped') routesChanged(this.manager.context);
-      log.info({ sandboxId: claim.sandboxId, claimedBy: claim.claimedBy, ...result }, 'pending claim applied on join');
-      return result;
+    const claims = await this.store.findClaims(this.store.prisma, guildId);
+    if (claims.length) {
+      const result = await this.applyClaims(guildId, claims, verifyClaimant);
+      if (result) {
+        if (result.outcome === 'mapped') routesChanged(this.manager.context);
+        log.info({ claims: claims.length, ...result }, 'pending claims applied on join');
+        return result;
+      }
     }
     const result = await this.applyOwnerRule(guildId, guildOwnerId);
     if (result.outcome === 'mapped') routesChanged(this.manager.context);
@@ -87,39 +100,78 @@ export class GuildRegistry {
     return result;
   }
 
-  private async applyClaim(
-    guildId: string,
-    claim: { sandboxId: string; claimedBy: string; createdAt: Date; sandboxName: string },
-    verifyClaimant: ClaimantCheck,
-  ): Promise<JoinOutcome> {
-    const discordClaimant = claim.claimedBy.startsWith('discord:') ? claim.claimedBy.slice('discord:'.length) : null;
-    let allowed = true;
-    let reason = '';
-    if (discordClaimant !== null) {
+  /** 'admin' or 'operator' when the claim is honoured without a member check, else the Discord user to check. */
+  private claimant(claimedBy: string): { kind: 'admin' | 'operator' } | { kind: 'member'; userId: string } {
+    if (!claimedBy.startsWith('discord:')) return { kind: 'operator' };
+    const userId = claimedBy.slice('discord:'.length);
+    return this.manager.context.admins.has(userId) ? { kind: 'admin' } : { kind: 'member', userId };
+  }
+
+  /**
+   * Tries the claims oldest first (network checks outside any transaction). Returns null when
+   * none qualified and none was deferred (the owner rule applies), else the outcome.
+   */
+  private async applyClaims(guildId: string, claims: GuildClaim[], verifyClaimant: ClaimantCheck): Promise<JoinOutcome | null> {
+    const maxAttempts = this.manager.limits.maxClaimCheckAttempts;
+    const refused: { claim: GuildClaim; reason: string }[] = [];
+    const deferred: { claim: GuildClaim; error: string }[] = [];
+    let winner: { claim: GuildClaim; as: 'admin' | 'operator' | 'member' } | undefined;
+    for (const claim of claims) {
+      const who = this.claimant(claim.claimedBy);
+      if (who.kind !== 'member') {
+        winner = { claim, as: who.kind };
+        break;
+      }
+      if (claim.checkAttempts >= maxAttempts) continue; // no more retries: it lapses with its TTL
       try {
-        allowed = await verifyClaimant(discordClaimant);
-        if (!allowed) reason = 'claimant_lacks_manage_server';
+        if (await verifyClaimant(who.userId)) {
+          winner = { claim, as: 'member' };
+          break;
+        }
+        refused.push({ claim, reason: 'claimant_lacks_manage_server' });
       } catch (err) {
-        this.log.warn({ guildId, err }, 'could not verify the claimant; refusing the claim');
-        allowed = false;
-        reason = 'claimant_check_failed';
+        // Only a definite answer (unknown member, no permission) refuses. Anything else defers,
+        // and an older claim still pending must not be overtaken by a younger one: stop here.
+        this.log.warn({ guildId, sandboxId: claim.sandboxId, err }, 'could not verify the claimant; check deferred');
+        deferred.push({ claim, error: (err as Error)?.message ?? String(err) });
+        break;
       }
     }
+
     return this.store.transaction(async (tx) => {
       await this.store.lockKey(tx, `guild:${guildId}`);
-      // The claim must still be the one we verified: a newer claim replaces it.
-      const current = await this.store.findClaim(tx, guildId);
-      if (!current || current.sandboxId !== claim.sandboxId || current.claimedBy !== claim.claimedBy) {
+      const holder = await this.store.findMapping(tx, guildId);
+      if (holder) {
+        // Mapped meanwhile (register-guild, another join): the claims wait for their TTL or the holder's release.
+        await this.store.audit(tx, holder.sandboxId, 'guild_join_already_mapped', JOIN, { guildId });
+        return { outcome: 'already-mapped', sandboxId: holder.sandboxId } as const;
+      }
+      for (const { claim, reason } of refused) {
+        if (await this.store.deleteClaim(tx, claim.sandboxId, guildId)) {
+          await this.store.audit(tx, claim.sandboxId, 'guild_claim_refused', JOIN, { guildId, claimedBy: claim.claimedBy, reason });
+        }
+      }
+      if (deferred.length) {
+        const [{ claim, error }] = deferred as [{ claim: GuildClaim; error: string }];
+        const attempts = await this.store.recordClaimCheckDeferred(tx, claim.sandboxId, guildId);
+        await this.store.audit(tx, claim.sandboxId, 'guild_claim_check_deferred', JOIN, {
+          guildId,
+          claimedBy: claim.claimedBy,
+          attempts,
+          maxAttempts,
+          error: error.slice(0, 200),
+        });
+        return { outcome: 'claim-deferred', sandboxId: claim.sandboxId, attempts } as const;
+      }
+      if (!winner) return null;
+      const { claim, as } = winner;
+      // The claim must still exist (an unregister or a destroy may have removed it meanwhile).
+      const current = (await this.store.findClaims(tx, guildId)).find((c) => c.sandboxId === claim.sandboxId);
+      if (!current) {
         await this.store.audit(tx, claim.sandboxId, 'guild_claim_refused', JOIN, { guildId, reason: 'claim_changed' });
         return { outcome: 'claim-refused', sandboxId: claim.sandboxId, reason: 'claim_changed' } as const;
       }
-      if (!allowed) {
-        await this.store.lockSandboxRow(tx, claim.sandboxId);
-        await this.store.deleteClaim(tx, claim.sandboxId, guildId);
-        await this.store.audit(tx, claim.sandboxId, 'guild_claim_refused', JOIN, { guildId, claimedBy: claim.claimedBy, reason });
-        return { outcome: 'claim-refused', sandboxId: claim.sandboxId, reason } as const;
-      }
-      return this.mapGuild(tx, guildId, claim.sandboxId, claim.sandboxName, 'claim', { claimedBy: claim.claimedBy });
+      return this.mapGuild(tx, guildId, claim.sandboxId, claim.sandboxName, 'claim', { claimedBy: claim.claimedBy, claimant: as });
     });
   }
 
@@ -149,13 +201,34 @@ export class GuildRegistry {
       });
       return { outcome: 'claim-refused', sandboxId, reason: 'sandbox_not_running' };
     }
-    if (!(await this.store.mapGuildIfFree(tx, sandboxId, guildId))) {
+    if (!(await this.store.mapGuildIfFree(tx, sandboxId, guildId, JOIN))) {
       const holder = await this.store.findMapping(tx, guildId);
       await this.store.audit(tx, holder?.sandboxId ?? null, 'guild_join_already_mapped', JOIN, { guildId });
       return { outcome: 'already-mapped', sandboxId: holder?.sandboxId ?? sandboxId };
     }
     await this.store.audit(tx, sandboxId, 'guild_registered', JOIN, { guildId, via, ...details });
     return { outcome: 'mapped', sandboxId, via };
+  }
+
+  /**
+   * The sweeper's retry of join checks deferred by transient Discord errors: guilds the bot is
+   * in, still unmapped, whose claims may be checked again. `lookup` gives the guild's owner and
+   * a claimant check from the live session (null when this process cannot see the guild).
+   */
+  async retryDeferredClaims(lookup: (guildId: string) => { ownerId: string | null; verify: ClaimantCheck } | null, batch = 100): Promise<number> {
+    const guilds = await this.store.findGuildsWithDeferredClaims(this.manager.now(), this.manager.limits.maxClaimCheckAttempts, batch);
+    let retried = 0;
+    for (const guildId of guilds) {
+      const live = lookup(guildId);
+      if (!live) continue;
+      try {
+        await this.onGuildJoin(guildId, live.ownerId, live.verify);
+        retried++;
+      } catch (err) {
+        this.log.error({ guildId, err }, 'retrying a deferred claim check failed');
+      }
+    }
+    return retried;
   }
 
   /** The bot was removed from the guild (not an outage): record it and unmap. */
@@ -177,11 +250,11 @@ export class GuildRegistry {
    */
   async onGuildSeen(guild: { id: string; ownerId: string | null }, verifyClaimant: ClaimantCheck): Promise<JoinOutcome | null> {
     validateSnowflake(guild.id);
-    const [record, claim] = await Promise.all([
+    const [record, claimed] = await Promise.all([
       this.store.findBotGuild(guild.id),
-      this.store.findClaim(this.store.prisma, guild.id),
+      this.store.hasPendingClaims(guild.id, this.manager.limits.maxClaimCheckAttempts),
     ]);
-    if (record && record.leftAt === null && !claim) return null;
+    if (record && record.leftAt === null && !claimed) return null;
     return this.onGuildJoin(guild.id, guild.ownerId, verifyClaimant);
   }
 

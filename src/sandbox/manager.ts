@@ -8,9 +8,9 @@ import type { HealthProbe, LifecycleContext, ManagerObserver } from './lifecycle
 import { isAdmin } from './lifecycle/context.ts';
 import { destroy, tearDown, type TeardownOptions } from './lifecycle/destroy.ts';
 import { extendTtl } from './lifecycle/extend.ts';
-import { registerGuild, unregisterGuild } from './lifecycle/guilds.ts';
+import { registerGuild, releaseGuild, unregisterGuild, type GuildRelease } from './lifecycle/guilds.ts';
 import { getConnectionDetails, getStatus } from './lifecycle/health.ts';
-import { getByGuildId, getById, getByName, list, resolve, resolveFor } from './lifecycle/lookups.ts';
+import { getByGuildId, getById, getByName, list, resolve, resolveFor, suggest } from './lifecycle/lookups.ts';
 import type { ExternalResource } from './resources.ts';
 import { SchemaProvisioner } from './store/schemas.ts';
 import { SandboxStore, type StatusExtras } from './store/store.ts';
@@ -126,6 +126,16 @@ export class SandboxManager {
   }
   unregisterGuild(ref: string, guildId: string, actor: Actor, reason = 'requested'): Promise<Sandbox> {
     return unregisterGuild(this.ctx, ref, guildId, actor, reason);
+  }
+
+  /** Autocomplete choices: at most 25 live sandboxes by name prefix, one indexed query. */
+  suggest(typed: string, actor: Actor): Promise<{ name: string; status: SandboxStatus }[]> {
+    return suggest(this.ctx, typed, actor);
+  }
+
+  /** Releases a guild's own mapping and claims, whichever sandbox holds them (unregister-guild without a sandbox). */
+  releaseGuild(guildId: string, actor: Actor, reason = 'requested'): Promise<GuildRelease[]> {
+    return releaseGuild(this.ctx, guildId, actor, reason);
   }
   async getHealth(ref: string, actor: Actor): Promise<SandboxHealth> {
     return (await getStatus(this.ctx, ref, actor)).health;

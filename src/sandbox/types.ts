@@ -117,6 +117,25 @@ export interface SandboxLimits {
   maxPerOwner: number;
   defaultTtlHours: number;
   maxTtlHours: number;
+  /** Counted sandboxes (every status but destroyed and failed) across all owners. */
+  maxTotal: number;
+  /** A guild claim lapses after this many hours. */
+  claimTtlHours: number;
+  /** Live claims one claimant may hold. */
+  maxClaimsPerUser: number;
+  /** How long a destroy in progress (two-phase, `destroying`) is leased to its caller before the sweeper may retry it. */
+  destroyLeaseMs: number;
+  /** Join checks a claim may have deferred (transient Discord errors) before it is no longer retried. */
+  maxClaimCheckAttempts: number;
 }
 
-export const DEFAULT_LIMITS: SandboxLimits = { maxPerOwner: 5, defaultTtlHours: 24, maxTtlHours: 168 };
+export const DEFAULT_LIMITS: SandboxLimits = {
+  maxPerOwner: 5,
+  defaultTtlHours: 24,
+  maxTtlHours: 168,
+  maxTotal: 500,
+  claimTtlHours: 72,
+  maxClaimsPerUser: 10,
+  maxClaimCheckAttempts: 5,
+  destroyLeaseMs: 60_000,
+};

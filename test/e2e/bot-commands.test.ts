@@ -169,7 +169,7 @@ describe('other subcommands', () => {
       return (response.body.data as { choices: { name: string; value: string }[] }).choices;
     };
     expect((await complete(ownerId, 'auto')).map((c) => c.value).sort()).toEqual(['auto-alpha', 'auto-beta']);
-    expect((await complete(ownerId, 'beta')).map((c) => c.value)).toEqual(['auto-beta']);
+    expect((await complete(ownerId, 'auto-b')).map((c) => c.value)).toEqual(['auto-beta']);
     expect(await complete(otherId, 'auto')).toEqual([]);
   });
 });

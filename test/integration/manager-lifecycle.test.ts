@@ -200,12 +200,13 @@ describe('authorization', () => {
       () => m.destroy('alices', mallory),
       () => m.extendTtl('alices', 1, mallory),
       () => m.registerGuild('alices', snowflake(), mallory),
-      () => m.unregisterGuild('alices', snowflake(), mallory),
       () => m.getConnectionDetails('alices', mallory),
       () => m.getHealth('alices', mallory),
     ]) {
       await expect(attempt()).rejects.toMatchObject({ code: 'SANDBOX_009', message: 'alices belongs to someone else; only its owner or a bot admin may use it.' });
     }
+    // Unregistering is also open to Manage Server holders of that guild, and the refusal says so.
+    await expect(m.unregisterGuild('alices', snowflake(), mallory)).rejects.toMatchObject({ code: 'SANDBOX_009', message: expect.stringContaining('someone with Manage Server in server') });
     expect((await m.getByName('alices'))?.status).toBe('running');
     await expect(m.list({ owner: alice.id }, mallory)).rejects.toMatchObject({ code: 'SANDBOX_009' });
     expect(await m.list({}, mallory)).toEqual([]);
@@ -218,6 +219,7 @@ describe('authorization', () => {
     const guild = snowflake();
     const managers = new Set<string>();
     const m = makeManager(db, { guilds: { isBotInGuild: async () => true, canManageGuild: async (_g, u) => managers.has(u) } });
+    await botJoined(db, guild); // the bot's record of the guild, which register-guild reads in its transaction
     await m.create({ name: 'alice-guilds' }, alice);
     await expect(m.registerGuild('alice-guilds', guild, alice)).rejects.toMatchObject({ code: 'SANDBOX_009' });
     managers.add(alice.id);

@@ -7,7 +7,7 @@ describe('configuration', () => {
     expect(c).toMatchObject({
       databaseUrl: undefined,
       redisUrl: undefined,
-      limits: { maxPerOwner: 5, defaultTtlHours: 24, maxTtlHours: 168 },
+      limits: { maxPerOwner: 5, defaultTtlHours: 24, maxTtlHours: 168, maxTotal: 500, claimTtlHours: 72, maxClaimsPerUser: 10 },
       http: { port: 8080, host: '127.0.0.1' },
       sweeper: { intervalMs: 60_000, graceMs: 3_600_000, warnBeforeMs: 3_600_000, stuckAfterMs: 600_000 },
     });

@@ -1,5 +1,5 @@
 import { inviteUrl } from '../invite.ts';
-import { noticeText, sandboxEmbed } from '../replies.ts';
+import { noticeText, ownerWords, sandboxEmbed } from '../replies.ts';
 import type { CommandHandler } from './context.ts';
 import { readArgs } from './options.ts';
 
@@ -22,8 +22,16 @@ export const create: CommandHandler = async (ctx) => {
       notices.push(`You need the Manage Server permission here to register this server, so it was not registered to ${result.sandbox.name}.`);
       continue;
     }
+    if (skipped.reason === 'unverified') {
+      notices.push(`Discord could not tell whether you hold the Manage Server permission here, so this server was not registered to ${result.sandbox.name}. Try /sandbox register-guild later.`);
+      continue;
+    }
     const holder = await manager.getByGuildId(skipped.guildId);
-    notices.push(`This server is already registered to sandbox ${holder?.name ?? 'another sandbox'}, so it was not registered to ${result.sandbox.name}.`);
+    const held = holder ? `sandbox ${holder.name}, owned by ${ownerWords(holder.owner)}` : 'another sandbox';
+    notices.push(
+      `This server is already registered to ${held}, so it was not registered to ${result.sandbox.name}. ` +
+        'Anyone with the Manage Server permission here can release it with /sandbox unregister-guild.',
+    );
   }
   for (const claimed of result.claimedGuildIds) {
     notices.push(`The bot is not in server ${claimed} yet; add it with ${inviteUrl(interaction.applicationId, claimed)}`);

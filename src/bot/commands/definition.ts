@@ -56,8 +56,8 @@ export const sandboxCommand = {
     {
       type: Opt.Subcommand,
       name: 'unregister-guild',
-      description: 'Unregister a server from a sandbox',
-      options: [sandboxOption, guildIdOption],
+      description: 'Unregister a server (without a sandbox: whatever holds it; Manage Server holders may release any)',
+      options: [{ ...sandboxOption, required: false, description: 'Sandbox name or id (default: whichever holds the server)' }, guildIdOption],
     },
     {
       type: Opt.Subcommand,

@@ -12,13 +12,15 @@ import { getById } from './lookups.ts';
 /** A guild the best-effort create left out: already mapped elsewhere, or not the actor's to manage. */
 export interface SkippedGuild {
   guildId: string;
-  reason: 'mapped' | 'forbidden';
+  /** 'unverified': Discord could not answer whether the actor holds Manage Server (403 Missing Access, 5xx, timeout). */
+  reason: 'mapped' | 'forbidden' | 'unverified';
 }
 
 interface GuildPlan {
   map: string[];
   claim: string[];
   forbidden: string[];
+  unverified: string[];
 }
 
 /**
@@ -41,7 +43,7 @@ export const create = (ctx: LifecycleContext, input: CreateInput, actor: Actor, 
     const bestEffort = opts.bestEffortGuilds ?? false;
     const plan = await planGuilds(ctx, guildIds, actor, bestEffort);
 
-    const requested = guildIds.filter((g) => !plan.forbidden.includes(g));
+    const requested = guildIds.filter((g) => !plan.forbidden.includes(g) && !plan.unverified.includes(g));
     const row = await insertCreating(ctx, { name, owner, ttlHours: ttl.hours, guildIds: requested, metadata, actor, skipMapped: bestEffort });
     const slog = ctx.log.child({ actor: actorLabel(actor), owner, sandboxId: row.id });
     const ensured: ExternalResource[] = [];
@@ -50,7 +52,11 @@ export const create = (ctx: LifecycleContext, input: CreateInput, actor: Actor, 
       await ensureExternal(ctx, row.id, ensured, slog);
       const mappedElsewhere = await provision(ctx, row.id, row.schemaName, plan, actor, bestEffort);
       if (plan.map.length > mappedElsewhere.length) routesChanged(ctx);
-      const skippedGuilds = [...plan.forbidden.map((guildId) => ({ guildId, reason: 'forbidden' as const })), ...mappedElsewhere.map((guildId) => ({ guildId, reason: 'mapped' as const }))];
+      const skippedGuilds: SkippedGuild[] = [
+        ...plan.forbidden.map((guildId) => ({ guildId, reason: 'forbidden' as const })),
+        ...plan.unverified.map((guildId) => ({ guildId, reason: 'unverified' as const })),
+        ...mappedElsewhere.map((guildId) => ({ guildId, reason: 'mapped' as const })),
+      ];
       // Everything in it was just written by this create: no read-back.
       const sandbox: Sandbox = {
         id: row.id,
@@ -78,12 +84,23 @@ export const create = (ctx: LifecycleContext, input: CreateInput, actor: Actor, 
 
 /** Decides, outside any transaction, which guilds are mapped now and which become claims. */
 async function planGuilds(ctx: LifecycleContext, guildIds: string[], actor: Actor, bestEffort: boolean): Promise<GuildPlan> {
-  const plan: GuildPlan = { map: [], claim: [], forbidden: [] };
+  const plan: GuildPlan = { map: [], claim: [], forbidden: [], unverified: [] };
   for (const guildId of guildIds) {
     if (await ctx.guilds.isBotInGuild(guildId)) {
-      if (bestEffort && !(await canManageGuild(ctx, guildId, actor))) {
-        plan.forbidden.push(guildId);
-        continue;
+      if (bestEffort) {
+        let allowed: boolean;
+        try {
+          allowed = await canManageGuild(ctx, guildId, actor);
+        } catch (err) {
+          // A failed member fetch never fails the create: the sandbox is made unmapped and the reply says why.
+          ctx.log.warn({ guildId, err }, 'could not check Manage Server; creating the sandbox without this guild');
+          plan.unverified.push(guildId);
+          continue;
+        }
+        if (!allowed) {
+          plan.forbidden.push(guildId);
+          continue;
+        }
       }
       await assertCanManageGuild(ctx, guildId, actor);
       plan.map.push(guildId);
@@ -111,6 +128,8 @@ async function insertCreating(
         // ACL user must never exist without its row.
         if (ctx.resources.length === 0) await ctx.store.lockKeyWithAsyncCommit(tx, `owner:${args.owner}`);
         else await ctx.store.lockKey(tx, `owner:${args.owner}`);
+        // The global cap (SANDBOX_MAX_TOTAL) is exact under concurrency: every create counts under this key.
+        await ctx.store.lockKey(tx, 'sandboxes:total');
         const expiresAt = new Date(ctx.clock().getTime() + args.ttlHours * HOUR);
         // One statement: the limit and free-guild checks, the row as `creating` with its schema name
         // from sandbox_schema_name(), and its `created` audit row, where the chain of status_changed
@@ -121,7 +140,7 @@ async function insertCreating(
           { id, name, owner: args.owner, expiresAt, metadata: args.metadata },
           args.actor,
           { name, owner: args.owner, ttlHours: args.ttlHours, guildIds: args.guildIds },
-          { cap: ctx.limits.maxPerOwner, freeGuilds },
+          { cap: ctx.limits.maxPerOwner, freeGuilds, maxTotal: ctx.limits.maxTotal },
         );
         if (!inserted) {
           const count = await ctx.store.countOwnedSandboxes(tx, args.owner, ctx.limits.maxPerOwner);
@@ -130,6 +149,14 @@ async function insertCreating(
               ErrorCode.LimitExceeded,
               `${args.owner} already has ${count} sandboxes; the limit is ${ctx.limits.maxPerOwner}. Destroy one first.`,
               { owner: args.owner, count, limit: ctx.limits.maxPerOwner },
+            );
+          }
+          const total = await ctx.store.countLiveSandboxes(tx, ctx.limits.maxTotal);
+          if (total >= ctx.limits.maxTotal) {
+            throw new SandboxError(
+              ErrorCode.LimitExceeded,
+              `This installation already has ${ctx.limits.maxTotal} sandboxes, the most allowed. Destroy one, or ask an operator to raise SANDBOX_MAX_TOTAL.`,
+              { limit: ctx.limits.maxTotal, scope: 'total' },
             );
           }
           const taken = await ctx.store.findFirstMappedGuild(tx, freeGuilds);

@@ -65,8 +65,8 @@ export async function tearDown(ctx: LifecycleContext, id: string, actor: Actor, 
     if (reached !== 'destroying') return true;
     await fault(ctx, 'destroy:after-destroying', id);
     await removeExternal(ctx, id);
-    await teardownTransaction(ctx, id, actor, 'destroyed', opts);
-    return true;
+    // Someone else (a sweeper whose lease had run out) finished it first: not ours to count.
+    return (await teardownTransaction(ctx, id, actor, 'destroyed', opts)) !== 'already-destroyed';
   } catch (err) {
     if (err instanceof SandboxError && (err.code === ErrorCode.InvalidTransition || err.code === ErrorCode.Conflict)) throw err;
     await recordTeardownFailure(ctx, id, actor, err);
@@ -115,7 +115,11 @@ async function teardownTransaction(ctx: LifecycleContext, id: string, actor: Act
       to,
       actor,
       details,
-      { ...(to === 'destroyed' ? { destroyAttempts: 0, nextAttemptAt: null } : {}), ...(opts.at ? { at: opts.at } : {}) },
+      {
+        // A destroy in progress holds a lease: the sweeper's retry step leaves the row alone until it passes.
+        ...(to === 'destroyed' ? { destroyAttempts: 0, nextAttemptAt: null } : { nextAttemptAt: new Date(ctx.clock().getTime() + ctx.limits.destroyLeaseMs) }),
+        ...(opts.at ? { at: opts.at } : {}),
+      },
       { before: audits, after },
     );
     return to;

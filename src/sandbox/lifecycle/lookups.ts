@@ -51,3 +51,10 @@ export const list = (ctx: LifecycleContext, filter: ListFilter = {}, actor?: Act
       limit: filter.limit ?? 1000,
     });
   });
+
+/** Autocomplete: at most 25 live sandboxes whose name starts with `typed` (a non-admin's own only), one indexed query. */
+export const suggest = (ctx: LifecycleContext, typed: string, actor: Actor): Promise<{ name: string; status: Sandbox['status'] }[]> =>
+  guard(async () => {
+    const prefix = typed.trim().toLowerCase().slice(0, 64);
+    return ctx.store.searchLiveSandboxes(isAdmin(ctx, actor) ? null : (actor as { id: string }).id, prefix, 25);
+  });

@@ -51,6 +51,23 @@ export interface LockedRow {
   expiresAt: Date;
 }
 
+/**
+ * The counted statuses as literals (not a parameter): the global count is an index range on
+ * idx_sandboxes_status that stops after cap+1 entries, at any table size and in a generic plan.
+ */
+const COUNTED_PREDICATE = Prisma.raw(`status IN (${COUNTED_STATUSES.map((st) => `'${st}'`).join(', ')})`);
+
+/** A live claim on a guild, as the join rules read it. */
+export interface GuildClaim {
+  sandboxId: string;
+  claimedBy: string;
+  createdAt: Date;
+  expiresAt: Date;
+  checkAttempts: number;
+  sandboxName: string;
+  sandboxOwner: string;
+}
+
 /** A row a sweeper step selected (not yet changed). */
 export interface SelectedRow {
   id: string;
@@ -245,6 +262,30 @@ export class SandboxStore {
     return rows.map(toSandbox);
   }
 
+  /** How many sandboxes count against the global cap (SANDBOX_MAX_TOTAL), read with LIMIT cap+1 so it stays flat. */
+  async countLiveSandboxes(tx: Tx, cap: number): Promise<number> {
+    const [row] = await tx.$queryRaw<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM (
+        SELECT 1 FROM sandboxes WHERE ${COUNTED_PREDICATE} LIMIT ${cap + 1}::int
+      ) c`;
+    return row!.n;
+  }
+
+  /** Autocomplete: live sandboxes whose name starts with `prefix` (an owner's, or everyone's), one indexed query, at most `limit`. */
+  async searchLiveSandboxes(owner: string | null, prefix: string, limit: number): Promise<{ name: string; status: SandboxStatus }[]> {
+    // A byte-order range (text_pattern_ops operators) so even a generic plan reads an index range.
+    const upper = `${prefix}\u{10FFFF}`;
+    return owner === null
+      ? this.prisma.$queryRaw`
+          SELECT name, status::text AS status FROM sandboxes
+          WHERE status <> 'destroyed' AND name ~>=~ ${prefix} AND name ~<~ ${upper}
+          ORDER BY name USING ~<~ LIMIT ${limit}::int`
+      : this.prisma.$queryRaw`
+          SELECT name, status::text AS status FROM sandboxes
+          WHERE status <> 'destroyed' AND owner = ${owner} AND name ~>=~ ${prefix} AND name ~<~ ${upper}
+          ORDER BY owner, name USING ~<~ LIMIT ${limit}::int`;
+  }
+
   /** How many sandboxes count against the owner's limit (LIMIT cap+1 keeps it flat). */
   async countOwnedSandboxes(tx: Tx, owner: string, cap: number): Promise<number> {
     const [row] = await tx.$queryRaw<{ n: number }[]>`
@@ -266,7 +307,7 @@ export class SandboxStore {
     row: NewSandboxRow,
     actor: Actor,
     auditDetails: Record<string, unknown>,
-    conditions: { cap: number; freeGuilds: string[] },
+    conditions: { cap: number; freeGuilds: string[]; maxTotal?: number },
   ): Promise<{ schemaName: string; at: Date } | null> {
     const now = this.clock();
     const [inserted] = await tx.$queryRaw<{ schema_name: string }[]>`
@@ -278,6 +319,9 @@ export class SandboxStore {
                  SELECT 1 FROM sandboxes WHERE owner = ${row.owner} AND status = ANY(${[...COUNTED_STATUSES]}::text[]::sandbox_status[]) LIMIT ${conditions.cap}::int
                ) c) < ${conditions.cap}::int
           AND NOT EXISTS (SELECT 1 FROM sandbox_guild_mapping WHERE guild_id = ANY(${conditions.freeGuilds}::text[]))
+          AND (${conditions.maxTotal ?? null}::int IS NULL OR (SELECT count(*) FROM (
+                 SELECT 1 FROM sandboxes WHERE ${COUNTED_PREDICATE} LIMIT ${conditions.maxTotal ?? 0}::int
+               ) t) < ${conditions.maxTotal ?? 0}::int)
         RETURNING id, schema_name
       ), audited AS (
         INSERT INTO sandbox_audit_log (sandbox_id, event_type, actor, details, created_at)
@@ -329,15 +373,25 @@ export class SandboxStore {
     return taken[0] ? { guildId: taken[0].guildId, name: taken[0].sandbox.name } : null;
   }
 
-  /** Maps a guild if it is free (ON CONFLICT DO NOTHING) and drops its claim, in one statement; true when this call mapped it. */
-  async mapGuildIfFree(tx: Tx, sandboxId: string, guildId: string): Promise<boolean> {
+  /**
+   * Maps a guild if it is free (ON CONFLICT DO NOTHING) and drops its claims, in one statement;
+   * true when this call mapped it. Other sandboxes' claims on the guild are audited
+   * `guild_claim_superseded` (by `actor`, default the guild-join job).
+   */
+  async mapGuildIfFree(tx: Tx, sandboxId: string, guildId: string, actor: Actor = { kind: 'system', job: 'guild-join' }): Promise<boolean> {
+    const now = this.clock();
     const [r] = await tx.$queryRaw<{ n: number }[]>`
       WITH ins AS (
-        INSERT INTO sandbox_guild_mapping (guild_id, sandbox_id, created_at) VALUES (${guildId}, ${sandboxId}::uuid, ${this.clock()})
+        INSERT INTO sandbox_guild_mapping (guild_id, sandbox_id, created_at) VALUES (${guildId}, ${sandboxId}::uuid, ${now})
         ON CONFLICT (guild_id) DO NOTHING
         RETURNING guild_id
       ), unclaimed AS (
-        DELETE FROM sandbox_guild_claims WHERE guild_id IN (SELECT guild_id FROM ins) RETURNING 1
+        DELETE FROM sandbox_guild_claims WHERE guild_id IN (SELECT guild_id FROM ins) RETURNING sandbox_id, claimed_by
+      ), audited AS (
+        INSERT INTO sandbox_audit_log (sandbox_id, event_type, actor, details, created_at)
+        SELECT sandbox_id, 'guild_claim_superseded', ${actorLabel(actor)},
+               jsonb_build_object('guildId', ${guildId}::text, 'claimedBy', claimed_by, 'mappedTo', ${sandboxId}::text), ${now}::timestamptz
+        FROM unclaimed WHERE sandbox_id <> ${sandboxId}::uuid RETURNING 1
       )
       SELECT count(*)::int AS n FROM ins`;
     return r!.n === 1;
@@ -378,27 +432,136 @@ export class SandboxStore {
     return rows.map((r) => r.guildId);
   }
 
-  async findClaim(db: Db, guildId: string): Promise<{ sandboxId: string; claimedBy: string; createdAt: Date; sandboxName: string } | null> {
-    const c = await db.sandboxGuildClaim.findUnique({ where: { guildId }, include: { sandbox: { select: { name: true } } } });
-    return c ? { sandboxId: c.sandboxId, claimedBy: c.claimedBy, createdAt: c.createdAt, sandboxName: c.sandbox.name } : null;
+  /** A guild's live claims (not expired), oldest first, with their sandbox's name and owner. */
+  async findClaims(db: Db, guildId: string): Promise<GuildClaim[]> {
+    const rows = await db.sandboxGuildClaim.findMany({
+      where: { guildId, expiresAt: { gt: this.clock() } },
+      include: { sandbox: { select: { name: true, owner: true } } },
+      orderBy: [{ createdAt: 'asc' }, { sandboxId: 'asc' }],
+    });
+    return rows.map((c) => ({
+      sandboxId: c.sandboxId,
+      claimedBy: c.claimedBy,
+      createdAt: c.createdAt,
+      expiresAt: c.expiresAt,
+      checkAttempts: c.checkAttempts,
+      sandboxName: c.sandbox.name,
+      sandboxOwner: c.sandbox.owner,
+    }));
   }
 
-  /** Records (or replaces) a guild's claim; returns the sandbox whose claim it replaced, if any. */
-  async upsertClaim(tx: Tx, sandboxId: string, guildId: string, claimedBy: string): Promise<string | null> {
-    const previous = await tx.sandboxGuildClaim.findUnique({ where: { guildId } });
+  /** Whether a guild has a live claim that the join rules should (still) look at. */
+  async hasPendingClaims(guildId: string, maxCheckAttempts: number): Promise<boolean> {
+    const n = await this.prisma.sandboxGuildClaim.count({ where: { guildId, expiresAt: { gt: this.clock() }, checkAttempts: { lt: maxCheckAttempts } } });
+    return n > 0;
+  }
+
+  /**
+   * Records a claim, or refreshes the expiry of this sandbox's existing claim on the guild. A
+   * claim never replaces another sandbox's. A new claim is refused ('limit') when the claimant
+   * already holds `cap` live claims (null: no cap); the caller holds the claimant's advisory key,
+   * so the count is exact under concurrency.
+   */
+  async insertClaim(tx: Tx, sandboxId: string, guildId: string, claimedBy: string, expiresAt: Date, cap: number | null): Promise<'inserted' | 'refreshed' | 'limit'> {
     const now = this.clock();
-    await tx.sandboxGuildClaim.upsert({ where: { guildId }, create: { guildId, sandboxId, claimedBy, createdAt: now }, update: { sandboxId, claimedBy, createdAt: now } });
-    return previous && previous.sandboxId !== sandboxId ? previous.sandboxId : null;
+    const refreshed = await tx.sandboxGuildClaim.updateMany({ where: { guildId, sandboxId }, data: { expiresAt, claimedBy, checkAttempts: 0 } });
+    if (refreshed.count > 0) return 'refreshed';
+    if (cap !== null && (await this.countLiveClaimsOf(tx, claimedBy, cap)) >= cap) return 'limit';
+    await tx.sandboxGuildClaim.create({ data: { guildId, sandboxId, claimedBy, createdAt: now, expiresAt } });
+    return 'inserted';
   }
 
-  async deleteClaim(tx: Tx, sandboxId: string, guildId: string): Promise<void> {
-    await tx.sandboxGuildClaim.deleteMany({ where: { guildId, sandboxId } });
+  /** A claimant's live claims, counted with LIMIT cap+1 so the check stays flat. */
+  async countLiveClaimsOf(tx: Db, claimedBy: string, cap: number): Promise<number> {
+    const [row] = await tx.$queryRaw<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM (
+        SELECT 1 FROM sandbox_guild_claims WHERE claimed_by = ${claimedBy} AND expires_at > ${this.clock()}::timestamptz LIMIT ${cap + 1}::int
+      ) c`;
+    return row!.n;
+  }
+
+  async deleteClaim(tx: Tx, sandboxId: string, guildId: string): Promise<boolean> {
+    const { count } = await tx.sandboxGuildClaim.deleteMany({ where: { guildId, sandboxId } });
+    return count > 0;
+  }
+
+  /** A join check of this claim was deferred by a transient error; returns the attempts so far. */
+  async recordClaimCheckDeferred(tx: Tx, sandboxId: string, guildId: string): Promise<number> {
+    const [row] = await tx.$queryRaw<{ n: number }[]>`
+      UPDATE sandbox_guild_claims SET check_attempts = check_attempts + 1
+      WHERE guild_id = ${guildId} AND sandbox_id = ${sandboxId}::uuid RETURNING check_attempts AS n`;
+    return row?.n ?? 0;
+  }
+
+  /** Every claim on a guild except `keep`'s, deleted and audited `guild_claim_superseded`, in one statement. */
+  async supersedeClaims(tx: Tx, guildId: string, keepSandboxId: string, actor: Actor): Promise<string[]> {
+    const rows = await tx.$queryRaw<{ sandbox_id: string }[]>`
+      WITH gone AS (
+        DELETE FROM sandbox_guild_claims WHERE guild_id = ${guildId} AND sandbox_id <> ${keepSandboxId}::uuid
+        RETURNING sandbox_id, claimed_by
+      ), audited AS (
+        INSERT INTO sandbox_audit_log (sandbox_id, event_type, actor, details, created_at)
+        SELECT sandbox_id, 'guild_claim_superseded', ${actorLabel(actor)},
+               jsonb_build_object('guildId', ${guildId}::text, 'claimedBy', claimed_by, 'mappedTo', ${keepSandboxId}::text), ${this.clock()}::timestamptz
+        FROM gone RETURNING 1
+      )
+      SELECT sandbox_id::text AS sandbox_id FROM gone`;
+    return rows.map((r) => r.sandbox_id);
+  }
+
+  /** Expired claims, deleted and audited `guild_claim_expired`, in one statement (at most `batch`). */
+  async deleteExpiredClaims(now: Date, batch: number, actor: Actor): Promise<number> {
+    const [row] = await this.prisma.$queryRaw<{ n: number }[]>`
+      WITH due AS (
+        SELECT guild_id, sandbox_id FROM sandbox_guild_claims WHERE expires_at <= ${now}::timestamptz
+        ORDER BY expires_at LIMIT ${batch}::int FOR UPDATE SKIP LOCKED
+      ), gone AS (
+        DELETE FROM sandbox_guild_claims c USING due WHERE c.guild_id = due.guild_id AND c.sandbox_id = due.sandbox_id
+        RETURNING c.guild_id, c.sandbox_id, c.claimed_by, c.expires_at
+      ), audited AS (
+        INSERT INTO sandbox_audit_log (sandbox_id, event_type, actor, details, created_at)
+        SELECT sandbox_id, 'guild_claim_expired', ${actorLabel(actor)},
+               jsonb_build_object('guildId', guild_id, 'claimedBy', claimed_by, 'expiresAt', expires_at), ${now}::timestamptz
+        FROM gone RETURNING 1
+      )
+      SELECT count(*)::int AS n FROM gone`;
+    return row!.n;
+  }
+
+  /** Guilds the bot is in, unmapped, whose live claims had a check deferred and may be retried. */
+  async findGuildsWithDeferredClaims(now: Date, maxCheckAttempts: number, batch: number): Promise<string[]> {
+    const rows = await this.prisma.$queryRaw<{ guild_id: string }[]>`
+      SELECT DISTINCT c.guild_id FROM sandbox_guild_claims c
+      JOIN bot_guilds b ON b.guild_id = c.guild_id AND b.left_at IS NULL
+      WHERE c.expires_at > ${now}::timestamptz AND c.check_attempts > 0 AND c.check_attempts < ${maxCheckAttempts}::int
+        AND NOT EXISTS (SELECT 1 FROM sandbox_guild_mapping m WHERE m.guild_id = c.guild_id)
+      LIMIT ${batch}::int`;
+    return rows.map((r) => r.guild_id);
+  }
+
+  /** Every claim on a guild (any sandbox), deleted; returns each claim's sandbox with its owner. */
+  async deleteGuildClaims(tx: Tx, guildId: string): Promise<{ sandboxId: string; owner: string; name: string }[]> {
+    return tx.$queryRaw<{ sandboxId: string; owner: string; name: string }[]>`
+      WITH gone AS (DELETE FROM sandbox_guild_claims WHERE guild_id = ${guildId} RETURNING sandbox_id)
+      SELECT s.id::text AS "sandboxId", s.owner, s.name FROM gone g JOIN sandboxes s ON s.id = g.sandbox_id`;
+  }
+
+  /** The sandbox a guild is mapped to, with its owner (for release messages and audits). */
+  async findMappingHolder(db: Db, guildId: string): Promise<{ sandboxId: string; owner: string; name: string } | null> {
+    const m = await db.sandboxGuildMapping.findUnique({ where: { guildId }, include: { sandbox: { select: { name: true, owner: true } } } });
+    return m ? { sandboxId: m.sandboxId, owner: m.sandbox.owner, name: m.sandbox.name } : null;
   }
 
   // ------------------------------------------------------------ bot_guilds
 
   async findBotGuild(guildId: string): Promise<{ leftAt: Date | null } | null> {
     return this.prisma.botGuild.findUnique({ where: { guildId }, select: { leftAt: true } });
+  }
+
+  /** Inside a transaction (the caller holds the guild's key): is the bot in this guild per bot_guilds. */
+  async isGuildPresent(db: Db, guildId: string): Promise<boolean> {
+    const row = await db.botGuild.findUnique({ where: { guildId }, select: { leftAt: true } });
+    return row !== null && row.leftAt === null;
   }
 
   async markGuildPresent(db: Db, guildId: string): Promise<void> {
