@@ -3,6 +3,7 @@ import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/database.ts';
 import type { Logger } from './logger.ts';
 import { createRedisProbe } from './redis.ts';
+import { wireIsolation } from './isolation.ts';
 import { createClient } from './bot/client.ts';
 import { Confirmations } from './bot/confirmations.ts';
 import { Dispatcher } from './bot/dispatcher.ts';
@@ -61,7 +62,12 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const redis = createRedisProbe(config.redisUrl, logger);
   const client = createClient(opts.apiUrl ?? config.discord.apiUrl, { waitGuildTimeoutMs: opts.waitGuildTimeoutMs });
   const directory = new DiscordGuildDirectory(client);
+  // Per-sandbox role (isolation on), Redis ACL user and keys; connection variables for `/sandbox connect`.
+  const isolation = wireIsolation(config, logger, opts.databaseUrl ?? config.databaseUrl);
   const manager = new SandboxManager({
+    postgresResources: isolation.postgresResources,
+    resources: [...isolation.resources],
+    connectionEnv: (s) => isolation.connectionEnv(s),
     prisma: db.prisma,
     logger,
     limits: config.limits,
@@ -118,6 +124,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     await client.destroy();
     await http.stop();
     await redis?.close();
+    await isolation.close();
     await rateLimiter.close();
     await db.close();
     logger.info('stopped');
@@ -131,6 +138,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     await client.destroy().catch(() => undefined);
     await http.stop();
     await redis?.close();
+    await isolation.close();
     await rateLimiter.close();
     await db.close();
     throw err;
