@@ -168,7 +168,7 @@ describe('rotate-credentials', () => {
     const rotatedCreds = new SandboxCredentials(new Secret(newSecret));
     const pw = async (): Promise<string> => (await fx.db.pool.query(`SELECT rolpassword FROM pg_authid WHERE rolname = $1`, [`sandbox_${sb.hex}`])).rows[0].rolpassword;
     const before = await pw();
-    const manager = new SandboxManager({ ...deps, postgresResources: [new SandboxRoles(rotatedCreds)], resources: [new RedisAclResource(admin, rotatedCreds)] });
+    const manager = new SandboxManager({ ...deps, postgresResources: [new SandboxRoles(rotatedCreds)], resources: [new RedisAclResource(admin, rotatedCreds), new RedisKeysResource(admin)] });
     const r = await manager.rotateCredentials(OPERATOR);
     expect(r.failed).toEqual([]);
     expect(r.rotated).toBeGreaterThanOrEqual(1);
@@ -183,7 +183,7 @@ describe('rotate-credentials', () => {
       login.disconnect();
     }
     const audits = await fx.db.pool.query(`SELECT actor, details FROM sandbox_audit_log WHERE sandbox_id = $1 AND event_type = 'credentials_rotated'`, [sb.id]);
-    expect(audits.rows).toEqual([{ actor: 'cli:sdk-test', details: { kinds: ['role', 'redis-acl'] } }]);
+    expect(audits.rows).toEqual([{ actor: 'cli:sdk-test', details: { kinds: ['role', 'redis-acl', 'redis-keys'] } }]);
     await manager.destroy(sb.id, OPERATOR);
   });
 
