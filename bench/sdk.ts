@@ -1,11 +1,12 @@
 /**
- * `npm run bench:sdk`: the SDK's cold-connect time (database + Redis + NATS, with the schema and
+ * `npm run bench:sdk` (and the last part of `npm run bench`, BENCH_SDK=0 skips it there): the SDK's cold-connect time (database + Redis + NATS, with the schema and
  * liveness checks) and the event iterator's per-event overhead against a raw JetStream consumer.
  * Makes its own database, sandbox (schema, role), ACL user and streams, and removes them all.
  * Absolute goals are reported, not gated (cold connect: 300 ms).
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { connect, headers } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Redis } from 'ioredis';
@@ -22,7 +23,19 @@ const NATS_URL = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:4222';
 const CONNECTS = Number(process.env.BENCH_SDK_CONNECTS ?? 20);
 const EVENTS = Number(process.env.BENCH_SDK_EVENTS ?? 5000);
 
-async function main(): Promise<void> {
+export interface SdkBenchResult {
+  coldConnectFirstMs: number;
+  coldConnectP50Ms: number;
+  coldConnectP95Ms: number;
+  rawPerEventUs: number;
+  iteratorPerEventUs: number;
+  iteratorOverheadPerEventUs: number;
+  /** The printed table. */
+  text: string;
+}
+
+export async function runSdkBench(progress: (line: string) => void = () => undefined): Promise<SdkBenchResult> {
+  progress(`sdk: ${CONNECTS} cold connects, ${EVENTS} events raw vs iterator`);
   let drop: (() => Promise<void>) | undefined;
   const db = await createBenchDatabase(ADMIN_URL, (d) => (drop = d), 4);
   const credentials = new SandboxCredentials(new Secret(`bench-${randomUUID()}`));
@@ -98,8 +111,15 @@ async function main(): Promise<void> {
     const sdkMs = performance.now() - t0;
     await sb.close();
 
-    console.log(
-      table('SDK', ['measure', 'value', 'goal'], [
+    const perEvent = (total: number): number => (total * 1000) / EVENTS;
+    return {
+      coldConnectFirstMs: first,
+      coldConnectP50Ms: cold.p50,
+      coldConnectP95Ms: cold.p95,
+      rawPerEventUs: perEvent(rawMs),
+      iteratorPerEventUs: perEvent(sdkMs),
+      iteratorOverheadPerEventUs: perEvent(sdkMs - rawMs),
+      text: table('SDK', ['measure', 'value', 'goal'], [
         ['cold connect, first (module load included)', `${ms(first)} ms`, ''],
         [`cold connect, p50 of ${CONNECTS}`, `${ms(cold.p50)} ms`, '300 ms'],
         [`cold connect, p95 of ${CONNECTS}`, `${ms(cold.p95)} ms`, '300 ms'],
@@ -107,7 +127,7 @@ async function main(): Promise<void> {
         [`SDK iterator, per event (${EVENTS}, replay of all)`, `${((sdkMs * 1000) / EVENTS).toFixed(1)} µs`, ''],
         ['iterator overhead per event', `${(((sdkMs - rawMs) * 1000) / EVENTS).toFixed(1)} µs`, ''],
       ]),
-    );
+    };
   } finally {
     await jsm.streams.delete(stream).catch(() => undefined);
     await nc.close();
@@ -119,7 +139,12 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  runSdkBench().then(
+    (r) => console.log(r.text),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

@@ -124,6 +124,16 @@ describe('destroying an isolated sandbox', () => {
   });
 });
 
+describe('isolated sandboxes made and destroyed concurrently', () => {
+  it('all succeed (the shared grants on the database and sandbox_self_status() are serialized)', async () => {
+    const made = await Promise.all(Array.from({ length: 8 }, (_, i) => fx.manager.create({ name: `conc-${i}-${randomUUID().slice(0, 6)}` }, OPERATOR)));
+    for (const { sandbox } of made) expect((await traces(sandbox.id)).role).toBe(true);
+    const gone = await Promise.all(made.map(({ sandbox }) => fx.manager.destroy(sandbox.id, OPERATOR)));
+    expect(gone.map((s) => s.status)).toEqual(Array(8).fill('destroyed'));
+    for (const { sandbox } of made) expect(await traces(sandbox.id)).toEqual({ role: false, aclUser: false, keys: [], stream: false });
+  });
+});
+
 describe('the sweeper and roles', () => {
   it('recreates the missing role of a live sandbox, with its grants', async () => {
     const sb = await fx.sandbox('running', { role: false });

@@ -29,7 +29,7 @@ describe('npx sandbox template apply', () => {
   });
   const cli = (...args: string[]) =>
     run(process.execPath, [resolve(PROJECT_ROOT, 'bin/sandbox.js'), ...args], {
-      env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'error' },
+      env: { ...process.env, DATABASE_URL: db.url, SANDBOX_CREDENTIAL_SECRET: 'template-test-secret-0123456789abcdef0123', LOG_LEVEL: 'error' },
       cwd: '/tmp',
       timeout: 60_000,
     });
