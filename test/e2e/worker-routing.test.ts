@@ -4,7 +4,7 @@
 // the mapped guild change only the sandbox's profiles, messages in an unmapped guild only
 // production's, and after unregister-guild the guild's next messages reach production.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
 import type { Actor } from '../../src/sandbox/types.ts';
 import { snowflake } from '../support/db.ts';
-import { addGuild, eventually, setupEnv, type Env } from './support/harness.ts';
+import { addGuild, eventually, finalText, sandboxCommand, setupEnv, type Env } from './support/harness.ts';
 
 const NATS_URL = process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -152,6 +152,23 @@ describe('the bot routing to two copies of the example worker', () => {
     expect(await has(PROD_SCHEMA, [`${unmapped.guildId}/${bob}=1`])).toEqual([`${unmapped.guildId}/${bob}=1`]);
     // The sandbox worker's cache lives under its own prefix.
     expect(await admin.exists(`sandbox:${sandboxId}:last-message:${mapped.guildId}:${alice}`)).toBe(1);
+  });
+
+  it("/sandbox connect answers ephemerally with the sandbox's own logins and its NATS consumer", async () => {
+    env.fake.state.addMember(env.fake.state.guild(mapped.guildId), { userId: env.adminId });
+    const handle = env.fake.sendCommand(sandboxCommand({ guildId: mapped.guildId, userId: env.adminId, subcommand: 'connect', options: { sandbox: sandboxId } }));
+    const text = await finalText(handle);
+    expect(handle.callback).toEqual({ type: 5, data: { flags: 64 } });
+    const line = (key: string): string | undefined => text.split('\n').find((l) => l.startsWith(`${key}=`))?.slice(key.length + 1);
+    expect(new URL(line('SANDBOX_DATABASE_URL')!).username).toBe(sandboxSchema);
+    expect(new URL(line('SANDBOX_REDIS_URL')!).username).toBe(sandboxSchema);
+    expect([line('SANDBOX_NATS_URL'), line('SANDBOX_NATS_CONSUMER')]).toEqual([NATS_URL, 'worker']);
+    // The control role's login never appears.
+    expect(text).not.toContain(env.db.url);
+    // Neither the secret nor a derived password reaches a log line.
+    const derived = ['postgres', 'redis'].map((p) => createHmac('sha256', SECRET).update(`${p}:${sandboxId}`).digest('hex'));
+    expect(text).toContain(derived[0]);
+    expect(env.logs.leaking([SECRET, ...derived])).toEqual([]);
   });
 
   it("after unregister-guild, the guild's next messages reach production", async () => {
