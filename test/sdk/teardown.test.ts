@@ -8,6 +8,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/logger.ts';
+import { Metrics } from '../../src/metrics.ts';
 import { connectNats } from '../../src/routing/nats.ts';
 import { SandboxStreams } from '../../src/routing/streams.ts';
 import { SandboxCredentials, Secret } from '../../src/sandbox/credentials.ts';
@@ -159,7 +160,13 @@ describe('the sweeper and roles', () => {
       for (let pass = 0; pass < 40 && !(dropped && reported); pass++) {
         const summary = await sweepAt(deps, { aheadMs: 0 });
         expect(summary.failures).toEqual([]);
-        reported ||= summary.externalUnknown.some((u) => u.kind === 'role' && u.sandboxId === stranger);
+        if (summary.externalUnknown.some((u) => u.kind === 'role' && u.sandboxId === stranger)) {
+          reported = true;
+          // Reported as a metric too, by kind.
+          const metrics = new Metrics();
+          metrics.sweeperObserver().pass!(summary);
+          expect(await metrics.registry.metrics()).toMatch(/^sweeper_unknown_resources\{kind="role"\} [1-9]/m);
+        }
         dropped = !(await traces(sb.id)).role;
       }
       expect(dropped).toBe(true);
