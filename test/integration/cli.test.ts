@@ -220,6 +220,18 @@ describe('sandbox CLI', () => {
     expect(r.err).toBe('');
     expect(r.out).toMatch(/^Re-keyed \d+ sandbox\(es\) with the current SANDBOX_CREDENTIAL_SECRET\.$/);
     expect(await countRows(db, 'sandbox_audit_log', `sandbox_id = $1 AND event_type = 'credentials_rotated' AND actor = 'cli:ops'`, [s.id])).toBe(1);
+    expect(await countRows(db, 'sandbox_audit_log', `sandbox_id IS NULL AND event_type = 'credentials_rotation_finished' AND actor = 'cli:ops' AND (details->>'failed')::int = 0`)).toBe(1);
+  });
+
+  it('rotate-credentials with isolation off says there is nothing to rotate', async () => {
+    process.env.SANDBOX_ISOLATION = 'off';
+    try {
+      const r = await cli('rotate-credentials');
+      expect(r.code).toBe(1);
+      expect(r.err).toBe('error SANDBOX_008: Sandbox isolation is off (no DATABASE_URL, or SANDBOX_ISOLATION=off): there are no credentials to rotate.');
+    } finally {
+      delete process.env.SANDBOX_ISOLATION;
+    }
   });
 
   it('env quoting survives hostile values under eval in a real bash', () => {

@@ -45,6 +45,7 @@ export const rotateCredentials = (ctx: LifecycleContext, actor: Actor): Promise<
         }
       }
     } while (after);
+    await ctx.store.audit(ctx.store.prisma, null, 'credentials_rotation_finished', actor, { kinds, rotated: result.rotated, failed: result.failed.length });
     ctx.log.info({ actor: actorLabel(actor), rotated: result.rotated, failed: result.failed.length }, 'sandbox credentials rotated');
     return result;
   });
