@@ -61,7 +61,10 @@ export async function startApp(opts: AppOptions): Promise<App> {
 
   const metrics = new Metrics({ prisma: db.prisma, logger });
   const redis = createRedisProbe(config.redisUrl, logger);
-  const client = createClient(opts.apiUrl ?? config.discord.apiUrl, { waitGuildTimeoutMs: opts.waitGuildTimeoutMs });
+  const client = createClient(opts.apiUrl ?? config.discord.apiUrl, {
+    waitGuildTimeoutMs: opts.waitGuildTimeoutMs,
+    intents: config.routing.natsUrl ? config.routing.intents.bits : undefined,
+  });
   const directory = new DiscordGuildDirectory(client);
   // Per-sandbox role (isolation on), Redis ACL user and keys; connection variables for `/sandbox connect`.
   const isolation = wireIsolation(config, logger, opts.databaseUrl ?? config.databaseUrl);

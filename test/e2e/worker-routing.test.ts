@@ -2,12 +2,14 @@
 // examples/profile-worker.ts, one for production and one for a sandbox: the same code, different
 // environments. The sandbox worker's environment is exactly what `sandbox env` prints. Messages in
 // the mapped guild change only the sandbox's profiles, messages in an unmapped guild only
-// production's, and after unregister-guild the guild's next messages reach production.
+// production's, and after unregister-guild the guild's next messages reach production. Messages are
+// sent only to sessions that identified with GuildMessages (GATEWAY_INTENTS' default includes it).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
+import { GatewayIntentBits } from 'discord.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
 import type { Actor } from '../../src/sandbox/types.ts';
@@ -65,7 +67,7 @@ function say(guildId: string, authorId: string): void {
     embeds: [],
     pinned: false,
     type: 0,
-  });
+  }, { intent: GatewayIntentBits.GuildMessages });
 }
 
 /** "<guild>/<author>=<messages>" for every profile in a schema. */
