@@ -94,6 +94,8 @@ const SANDBOX_KEY_RE = /^sandbox:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4
 export class RedisKeysResource implements ExternalResource {
   readonly kind = 'redis-keys';
   readonly bestEffort = true;
+  /** A sandbox with no keys is normal: the sweeper does not "ensure" them (nor SCAN for them) each pass. */
+  readonly nothingToEnsure = true;
 
   constructor(
     private readonly redis: Redis,

@@ -13,6 +13,8 @@ export interface ExternalResource {
   readonly bestEffort: boolean;
   /** Makes it for this sandbox. Idempotent: an existing one is kept (and reconfigured if needed). */
   ensure(sandboxId: string): Promise<void>;
+  /** True when ensure() makes nothing (Redis keys appear when the worker writes them): the sweeper's missing pass skips it. */
+  readonly nothingToEnsure?: boolean;
   /** Removes it. Idempotent: absent is success. */
   remove(sandboxId: string): Promise<void>;
   exists(sandboxId: string): Promise<boolean>;
