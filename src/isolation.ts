@@ -55,7 +55,8 @@ export function wireIsolation(config: Config, logger: Logger, databaseUrl: strin
       }
       if (credentials && config.redisUrl) env.SANDBOX_REDIS_URL = credentials.redisUrl(config.redisUrl, sandbox.id);
       if (natsUrl) {
-        env.SANDBOX_NATS_URL = natsUrl;
+        // The bot's own NATS login (if any) is not the worker's to have.
+        env.SANDBOX_NATS_URL = withoutUserInfo(natsUrl);
         env.SANDBOX_NATS_CONSUMER = WORKER_CONSUMER;
       }
       return env;
@@ -64,4 +65,12 @@ export function wireIsolation(config: Config, logger: Logger, databaseUrl: strin
       admin?.disconnect();
     },
   };
+}
+
+/** A NATS server list (`nats://user:pass@h:4222,h2:4222`) without any user:password@ part. */
+export function withoutUserInfo(servers: string): string {
+  return servers
+    .split(',')
+    .map((part) => part.trim().replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^@/]*@/i, '$1'))
+    .join(',');
 }
