@@ -90,16 +90,23 @@ export async function runSdkBench(progress: (line: string) => void = () => undef
     };
     await jsm.consumers.add(stream, { durable_name: 'raw', ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.New, filter_subject: `sandbox.${id}.events.>` });
     await publishAll();
-    const raw = await js.consumers.get(stream, 'raw');
-    let t0 = performance.now();
-    const rawMessages = await raw.consume({ max_messages: 256 });
-    let n = 0;
-    for await (const m of rawMessages) {
-      m.json();
-      m.ack();
-      if (++n === EVENTS) break;
-    }
-    const rawMs = performance.now() - t0;
+    // The raw consumer runs before and after the SDK iterator (a replay of the same events each time) and
+    // its faster run counts, so warm-up and drift do not flatter the SDK.
+    const rawRun = async (durable: string): Promise<number> => {
+      const raw = await js.consumers.get(stream, durable);
+      const t = performance.now();
+      const rawMessages = await raw.consume({ max_messages: 256 });
+      let k = 0;
+      for await (const m of rawMessages) {
+        m.json();
+        m.ack();
+        if (++k === EVENTS) break;
+      }
+      return performance.now() - t;
+    };
+    const rawFirst = await rawRun('raw');
+    let t0: number;
+    let n: number;
 
     const sb = await connectSandbox({ env, databaseUrl: false, redisUrl: false, consumer: 'sdk', deliver: 'all', maxAckPending: 1000 });
     t0 = performance.now();
@@ -110,6 +117,8 @@ export async function runSdkBench(progress: (line: string) => void = () => undef
     }
     const sdkMs = performance.now() - t0;
     await sb.close();
+    await jsm.consumers.add(stream, { durable_name: 'raw-again', ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, filter_subject: `sandbox.${id}.events.>` });
+    const rawMs = Math.min(rawFirst, await rawRun('raw-again'));
 
     const perEvent = (total: number): number => (total * 1000) / EVENTS;
     return {
@@ -123,7 +132,7 @@ export async function runSdkBench(progress: (line: string) => void = () => undef
         ['cold connect, first (module load included)', `${ms(first)} ms`, ''],
         [`cold connect, p50 of ${CONNECTS}`, `${ms(cold.p50)} ms`, '300 ms'],
         [`cold connect, p95 of ${CONNECTS}`, `${ms(cold.p95)} ms`, '300 ms'],
-        [`raw consumer, per event (${EVENTS})`, `${((rawMs * 1000) / EVENTS).toFixed(1)} µs`, ''],
+        [`raw consumer, per event (${EVENTS}, faster of 2 runs)`, `${((rawMs * 1000) / EVENTS).toFixed(1)} µs`, ''],
         [`SDK iterator, per event (${EVENTS}, replay of all)`, `${((sdkMs * 1000) / EVENTS).toFixed(1)} µs`, ''],
         ['iterator overhead per event', `${(((sdkMs - rawMs) * 1000) / EVENTS).toFixed(1)} µs`, ''],
       ]),
