@@ -33,6 +33,8 @@ export async function createBenchDatabase(adminUrl: string, register: (drop: () 
   let dropped: Promise<void> | undefined;
   const drop = (): Promise<void> =>
     (dropped ??= (async () => {
+      // Roles are cluster-wide: the sandbox roles made here (isolation on) go with the database.
+      await db?.pool.query('SELECT drop_sandbox_role(sandbox_id) FROM list_sandbox_roles() WHERE connects_here').catch(() => undefined);
       await db?.close();
       await onServer(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     })());

@@ -4,6 +4,8 @@ import type { Database } from '../src/db/database.ts';
 import { silentLogger } from '../src/logger.ts';
 import type { GuildDirectory } from '../src/sandbox/guild-directory.ts';
 import { SandboxManager } from '../src/sandbox/manager.ts';
+import { SandboxCredentials, Secret, scramSha256Verifier } from '../src/sandbox/credentials.ts';
+import { SandboxRoles } from '../src/sandbox/roles.ts';
 import type { Actor, Sandbox } from '../src/sandbox/types.ts';
 
 /** The bench acts as an operator, like the CLI. */
@@ -15,9 +17,24 @@ export const BENCH_ACTOR: Actor = { kind: 'operator', name: 'bench' };
  */
 const inEveryGuild: GuildDirectory = { isBotInGuild: async () => true, canManageGuild: async () => true };
 
-/** SANDBOX_MAX_TOTAL is raised: the scale points seed far more sandboxes than the default cap of 500. */
-export const benchManager = (db: Database): SandboxManager =>
-  new SandboxManager({ prisma: db.prisma, logger: silentLogger(), guilds: inEveryGuild, limits: { maxTotal: 10_000_000 } });
+/**
+ * Isolation is on with a PostgreSQL server, as in production: each create also makes the sandbox's
+ * role and grants in its provisioning transaction (BENCH_ISOLATION=off measures without).
+ */
+export const BENCH_CREDENTIALS = process.env.BENCH_ISOLATION === 'off' ? undefined : new SandboxCredentials(new Secret('bench-credential-secret-0123456789abcdef0123'));
+
+export const benchManager = (db: Database, opts: { isolation?: boolean } = {}): SandboxManager =>
+  new SandboxManager({
+    prisma: db.prisma,
+    logger: silentLogger(),
+    guilds: inEveryGuild,
+    postgresResources: opts.isolation && BENCH_CREDENTIALS ? [new SandboxRoles(BENCH_CREDENTIALS)] : [],
+    // The scale points seed far more sandboxes than the default cap of 500.
+    limits: { maxTotal: 10_000_000 },
+  });
+
+/** Whether the manager's creates make a role: the floor then includes the same role DDL. */
+export const makesRoles = (manager: SandboxManager): boolean => manager.postgresResources.length > 0;
 
 let serial = 0;
 /** Fresh owner and guild per create, so the per-owner limit never applies and every create maps a guild. */
@@ -32,12 +49,22 @@ export const fullCreate = (manager: SandboxManager): Promise<Sandbox> =>
 
 export const fullDestroy = (manager: SandboxManager, sandbox: Sandbox): Promise<Sandbox> => manager.destroy(sandbox.id, BENCH_ACTOR);
 
-/** The floor: the bare schema DDL, called directly with raw SQL. */
-export const floorCreate = async (pool: pg.Pool, id: string = randomUUID()): Promise<string> => {
-  await pool.query('SELECT create_sandbox_schema($1::uuid)', [id]);
+/**
+ * The floor: the bare schema DDL, called directly with raw SQL. With `withRole` (isolation on) the
+ * same statement also makes the role and its grants (FROM runs first: schema, then role), with a
+ * SCRAM verifier of its derived password computed the way the manager does.
+ */
+export const floorCreate = async (pool: pg.Pool, id: string = randomUUID(), withRole = false): Promise<string> => {
+  if (withRole && BENCH_CREDENTIALS) {
+    const verifier = await scramSha256Verifier(BENCH_CREDENTIALS.postgresPassword(id));
+    await pool.query('SELECT create_sandbox_role($1::uuid, $2) FROM (SELECT create_sandbox_schema($1::uuid)) AS s', [id, verifier]);
+  } else {
+    await pool.query('SELECT create_sandbox_schema($1::uuid)', [id]);
+  }
   return id;
 };
 
-export const floorDrop = async (pool: pg.Pool, id: string): Promise<void> => {
-  await pool.query('SELECT drop_sandbox_schema($1::uuid)', [id]);
+export const floorDrop = async (pool: pg.Pool, id: string, withRole = false): Promise<void> => {
+  if (withRole) await pool.query('SELECT drop_sandbox_schema($1::uuid) FROM (SELECT drop_sandbox_role($1::uuid)) AS r', [id]);
+  else await pool.query('SELECT drop_sandbox_schema($1::uuid)', [id]);
 };

@@ -1,11 +1,12 @@
 /**
- * `npm run bench:sdk`: the SDK's cold-connect time (database + Redis + NATS, with the schema and
+ * `npm run bench:sdk` (and the last part of `npm run bench`, BENCH_SDK=0 skips it there): the SDK's cold-connect time (database + Redis + NATS, with the schema and
  * liveness checks) and the event iterator's per-event overhead against a raw JetStream consumer.
  * Makes its own database, sandbox (schema, role), ACL user and streams, and removes them all.
  * Absolute goals are reported, not gated (cold connect: 300 ms).
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { connect, headers } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Redis } from 'ioredis';
@@ -22,7 +23,19 @@ const NATS_URL = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:4222';
 const CONNECTS = Number(process.env.BENCH_SDK_CONNECTS ?? 20);
 const EVENTS = Number(process.env.BENCH_SDK_EVENTS ?? 5000);
 
-async function main(): Promise<void> {
+export interface SdkBenchResult {
+  coldConnectFirstMs: number;
+  coldConnectP50Ms: number;
+  coldConnectP95Ms: number;
+  rawPerEventUs: number;
+  iteratorPerEventUs: number;
+  iteratorOverheadPerEventUs: number;
+  /** The printed table. */
+  text: string;
+}
+
+export async function runSdkBench(progress: (line: string) => void = () => undefined): Promise<SdkBenchResult> {
+  progress(`sdk: ${CONNECTS} cold connects, ${EVENTS} events raw vs iterator`);
   let drop: (() => Promise<void>) | undefined;
   const db = await createBenchDatabase(ADMIN_URL, (d) => (drop = d), 4);
   const credentials = new SandboxCredentials(new Secret(`bench-${randomUUID()}`));
@@ -77,16 +90,23 @@ async function main(): Promise<void> {
     };
     await jsm.consumers.add(stream, { durable_name: 'raw', ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.New, filter_subject: `sandbox.${id}.events.>` });
     await publishAll();
-    const raw = await js.consumers.get(stream, 'raw');
-    let t0 = performance.now();
-    const rawMessages = await raw.consume({ max_messages: 256 });
-    let n = 0;
-    for await (const m of rawMessages) {
-      m.json();
-      m.ack();
-      if (++n === EVENTS) break;
-    }
-    const rawMs = performance.now() - t0;
+    // The raw consumer runs before and after the SDK iterator (a replay of the same events each time) and
+    // its faster run counts, so warm-up and drift do not flatter the SDK.
+    const rawRun = async (durable: string): Promise<number> => {
+      const raw = await js.consumers.get(stream, durable);
+      const t = performance.now();
+      const rawMessages = await raw.consume({ max_messages: 256 });
+      let k = 0;
+      for await (const m of rawMessages) {
+        m.json();
+        m.ack();
+        if (++k === EVENTS) break;
+      }
+      return performance.now() - t;
+    };
+    const rawFirst = await rawRun('raw');
+    let t0: number;
+    let n: number;
 
     const sb = await connectSandbox({ env, databaseUrl: false, redisUrl: false, consumer: 'sdk', deliver: 'all', maxAckPending: 1000 });
     t0 = performance.now();
@@ -97,17 +117,26 @@ async function main(): Promise<void> {
     }
     const sdkMs = performance.now() - t0;
     await sb.close();
+    await jsm.consumers.add(stream, { durable_name: 'raw-again', ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, filter_subject: `sandbox.${id}.events.>` });
+    const rawMs = Math.min(rawFirst, await rawRun('raw-again'));
 
-    console.log(
-      table('SDK', ['measure', 'value', 'goal'], [
+    const perEvent = (total: number): number => (total * 1000) / EVENTS;
+    return {
+      coldConnectFirstMs: first,
+      coldConnectP50Ms: cold.p50,
+      coldConnectP95Ms: cold.p95,
+      rawPerEventUs: perEvent(rawMs),
+      iteratorPerEventUs: perEvent(sdkMs),
+      iteratorOverheadPerEventUs: perEvent(sdkMs - rawMs),
+      text: table('SDK', ['measure', 'value', 'goal'], [
         ['cold connect, first (module load included)', `${ms(first)} ms`, ''],
         [`cold connect, p50 of ${CONNECTS}`, `${ms(cold.p50)} ms`, '300 ms'],
         [`cold connect, p95 of ${CONNECTS}`, `${ms(cold.p95)} ms`, '300 ms'],
-        [`raw consumer, per event (${EVENTS})`, `${((rawMs * 1000) / EVENTS).toFixed(1)} µs`, ''],
+        [`raw consumer, per event (${EVENTS}, faster of 2 runs)`, `${((rawMs * 1000) / EVENTS).toFixed(1)} µs`, ''],
         [`SDK iterator, per event (${EVENTS}, replay of all)`, `${((sdkMs * 1000) / EVENTS).toFixed(1)} µs`, ''],
         ['iterator overhead per event', `${(((sdkMs - rawMs) * 1000) / EVENTS).toFixed(1)} µs`, ''],
       ]),
-    );
+    };
   } finally {
     await jsm.streams.delete(stream).catch(() => undefined);
     await nc.close();
@@ -119,7 +148,12 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  runSdkBench().then(
+    (r) => console.log(r.text),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

@@ -3,6 +3,8 @@ import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/database.ts';
 import type { Logger } from './logger.ts';
 import { createRedisProbe } from './redis.ts';
+import { wireIsolation } from './isolation.ts';
+import { RoutingService } from './routing/service.ts';
 import { createClient } from './bot/client.ts';
 import { Confirmations } from './bot/confirmations.ts';
 import { Dispatcher } from './bot/dispatcher.ts';
@@ -61,16 +63,37 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const botStore = new BotStore(db.prisma);
   const metrics = new Metrics({ store: botStore, logger });
   const redis = createRedisProbe(config.redisUrl, logger);
-  const client = createClient(opts.apiUrl ?? config.discord.apiUrl, { waitGuildTimeoutMs: opts.waitGuildTimeoutMs });
+  const client = createClient(opts.apiUrl ?? config.discord.apiUrl, {
+    waitGuildTimeoutMs: opts.waitGuildTimeoutMs,
+    intents: config.routing.natsUrl ? config.routing.intents.bits : undefined,
+  });
   const directory = new DiscordGuildDirectory(client);
+  // Per-sandbox role (isolation on), Redis ACL user and keys; connection variables for `/sandbox connect`.
+  const isolation = wireIsolation(config, logger, opts.databaseUrl ?? config.databaseUrl);
+  // Event routing (NATS_URL), minimal wiring: the route table before login, the stream as a resource, routesChanged.
+  const routing = config.routing.natsUrl
+    ? new RoutingService({ config: config.routing, pool: db.pool, databaseUrl: db.url, embedded: db.embedded, logger, registry: metrics.registry })
+    : undefined;
+  const managerObserver = opts.managerObserver ?? metrics.managerObserver();
   const manager = new SandboxManager({
+    postgresResources: isolation.postgresResources,
+    resources: [...(routing ? [routing.streamResource()] : []), ...isolation.resources],
+    connectionEnv: (s) => isolation.connectionEnv(s),
     prisma: db.prisma,
     logger,
     limits: config.limits,
     adminIds: config.adminIds,
     guilds: directory,
     redis,
-    observer: opts.managerObserver ?? metrics.managerObserver(),
+    observer: routing
+      ? {
+          ...managerObserver,
+          routesChanged: () => {
+            managerObserver.routesChanged?.();
+            void routing.routesChanged().catch((err: unknown) => logger.warn({ err }, 'route table catch-up failed'));
+          },
+        }
+      : managerObserver,
   });
   const registry = new GuildRegistry(manager, logger);
   const confirmations = new Confirmations();
@@ -123,8 +146,10 @@ export async function startApp(opts: AppOptions): Promise<App> {
     await sweeper.stop();
     await dispatcher.drain(opts.drainTimeoutMs ?? 10_000);
     await client.destroy();
+    await routing?.close();
     await http.stop();
     await redis?.close();
+    await isolation.close();
     await rateLimiter.close();
     await db.close();
     logger.info('stopped');
@@ -132,12 +157,18 @@ export async function startApp(opts: AppOptions): Promise<App> {
 
   try {
     await http.start();
+    if (routing) {
+      await routing.start();
+      routing.attach(client);
+    }
     await client.login(token);
     await ready;
   } catch (err) {
     await client.destroy().catch(() => undefined);
+    await routing?.close().catch(() => undefined);
     await http.stop();
     await redis?.close();
+    await isolation.close();
     await rateLimiter.close();
     await db.close();
     throw err;

@@ -40,6 +40,7 @@ export class Metrics {
   readonly sweeperFailures: Counter<'action'>;
   readonly sweeperPassDuration: Histogram;
   private readonly store: Pick<BotStore, 'countByStatus'> | undefined;
+  readonly sweeperUnknownResources: Gauge;
   private readonly log: Logger | undefined;
 
   constructor(opts: MetricsOptions = {}) {
@@ -86,6 +87,12 @@ export class Metrics {
     this.sweeperActions = new Counter({ name: 'sweeper_actions_total', help: 'Sweeper actions done, by action', labelNames: ['action'], registers });
     this.sweeperFailures = new Counter({ name: 'sweeper_failures_total', help: 'Sweeper actions that failed, by action', labelNames: ['action'], registers });
     this.sweeperPassDuration = new Histogram({ name: 'sweeper_pass_duration_seconds', help: 'Duration of one sweeper pass', buckets: DURATION_BUCKETS, registers });
+    this.sweeperUnknownResources = new Gauge({
+      name: 'sweeper_unknown_resources',
+      help: 'Server-wide sandbox resources (role, stream, ACL user, keys) whose id has no row in this control database, seen by the last sweep pass, by kind; never touched',
+      labelNames: ['kind'],
+      registers,
+    });
     // Every label combination is visible from the start, so rates work before the first event.
     for (const outcome of ['success', 'failure']) {
       this.creates.inc({ outcome }, 0);
@@ -143,6 +150,8 @@ export class Metrics {
         for (const action of SWEEP_ACTIONS) if (summary.counts[action]) this.sweeperActions.inc({ action }, summary.counts[action]);
         for (const f of summary.failures) this.sweeperFailures.inc({ action: f.action });
         this.sweeperPassDuration.observe(summary.durationMs / 1000);
+        this.sweeperUnknownResources.reset();
+        for (const u of summary.externalUnknown) this.sweeperUnknownResources.inc({ kind: u.kind });
       },
       destroyed: (outcome, seconds) => this.recordDestroy(outcome, seconds),
     };

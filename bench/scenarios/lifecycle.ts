@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { SandboxManager } from '../../src/sandbox/manager.ts';
 import { Recorder, range, runBatch } from '../measure.ts';
-import { floorCreate, floorDrop, fullCreate, fullDestroy } from '../operations.ts';
+import { floorCreate, floorDrop, fullCreate, fullDestroy, makesRoles } from '../operations.ts';
 import { ratio, summarize, type LatencyStats } from '../stats.ts';
 
 export interface Measured extends LatencyStats {
@@ -42,10 +42,11 @@ export const compare = (full: Recorder, floor: Recorder): Comparison => {
 export async function runLifecycle(manager: SandboxManager, floorPool: pg.Pool, opts: { mode: string; total: number; concurrency: number }): Promise<LifecycleResult> {
   const rec = { fullCreate: new Recorder(), floorCreate: new Recorder(), fullDestroy: new Recorder(), floorDrop: new Recorder() };
   const roundSize = opts.concurrency === 1 ? 10 : opts.concurrency * 2;
+  const withRole = makesRoles(manager);
   for (let done = 0, round = 0; done < opts.total; done += roundSize, round++) {
     const n = range(Math.min(roundSize, opts.total - done));
     const floorFirst = round % 2 === 0;
-    const createFloor = () => runBatch(n, opts.concurrency, () => floorCreate(floorPool), rec.floorCreate);
+    const createFloor = () => runBatch(n, opts.concurrency, () => floorCreate(floorPool, undefined, withRole), rec.floorCreate);
     const createFull = () => runBatch(n, opts.concurrency, () => fullCreate(manager), rec.fullCreate);
     let ids: string[];
     let sandboxes;
@@ -56,7 +57,7 @@ export async function runLifecycle(manager: SandboxManager, floorPool: pg.Pool, 
       sandboxes = await createFull();
       ids = await createFloor();
     }
-    const dropFloor = () => runBatch(ids, opts.concurrency, (id) => floorDrop(floorPool, id), rec.floorDrop);
+    const dropFloor = () => runBatch(ids, opts.concurrency, (id) => floorDrop(floorPool, id, withRole), rec.floorDrop);
     const destroyFull = () => runBatch(sandboxes, opts.concurrency, (s) => fullDestroy(manager, s), rec.fullDestroy);
     if (floorFirst) {
       await dropFloor();
@@ -78,6 +79,6 @@ export async function runLifecycle(manager: SandboxManager, floorPool: pg.Pool, 
 export async function warmUp(manager: SandboxManager, floorPool: pg.Pool, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
     await fullDestroy(manager, await fullCreate(manager));
-    await floorDrop(floorPool, await floorCreate(floorPool));
+    await floorDrop(floorPool, await floorCreate(floorPool, undefined, makesRoles(manager)), makesRoles(manager));
   }
 }

@@ -170,7 +170,8 @@ async function measureOnce(
     HTTP_PORT: '0',
     LOG_LEVEL: 'info',
     SANDBOX_DATA_DIR: dataDir,
-    ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : {}),
+    // Isolation is on with DATABASE_URL (as in production), which needs the secret.
+    ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl, SANDBOX_CREDENTIAL_SECRET: 'bench-rss-credential-secret-0123456789abcdef' } : {}),
   };
   const output: string[] = [];
   // The bot logs JSON lines to stderr; stdout is not used.

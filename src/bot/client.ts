@@ -15,11 +15,12 @@ const isSelf = (client: () => Client) => (entry: { id: string }) => entry.id ===
  * `apiUrl` points REST (and, through GET /gateway/bot, the gateway) at any Discord-compatible
  * server, e.g. the test fake.
  */
-export function createClient(apiUrl?: string, opts: { waitGuildTimeoutMs?: number | undefined } = {}): Client {
+export function createClient(apiUrl?: string, opts: { waitGuildTimeoutMs?: number | undefined; intents?: number | undefined } = {}): Client {
   let client!: Client;
   const self = isSelf(() => client);
   client = new Client({
-    intents: [GatewayIntentBits.Guilds],
+    // With routing on, the intents of GATEWAY_INTENTS (Guilds always included) so the routed events arrive.
+    intents: opts.intents ?? [GatewayIntentBits.Guilds],
     // How long READY waits for guilds that are still unavailable (an outage) before firing.
     ...(opts.waitGuildTimeoutMs !== undefined ? { waitGuildTimeout: opts.waitGuildTimeoutMs } : {}),
     allowedMentions: { ...NO_MENTIONS },

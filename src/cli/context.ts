@@ -6,6 +6,7 @@ import { SandboxManager } from '../sandbox/manager.ts';
 import type { Actor } from '../sandbox/types.ts';
 import { operatorName } from '../sandbox/validation.ts';
 import { createRedisProbe } from '../redis.ts';
+import { wireIsolation } from '../isolation.ts';
 
 export interface CliContext {
   config: Config;
@@ -37,7 +38,18 @@ export async function openCliContext(opts: { migrate?: boolean } = {}): Promise<
   const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger, migrate: opts.migrate ?? true, poolSize: 4 });
   const redis = createRedisProbe(config.redisUrl, logger);
-  const manager = new SandboxManager({ prisma: db.prisma, logger, limits: config.limits, adminIds: config.adminIds, redis });
+  // The same role, Redis ACL user and keys as the bot, so CLI creates and destroys behave the same.
+  const isolation = wireIsolation(config, logger);
+  const manager = new SandboxManager({
+    prisma: db.prisma,
+    logger,
+    limits: config.limits,
+    adminIds: config.adminIds,
+    redis,
+    postgresResources: isolation.postgresResources,
+    resources: [...isolation.resources],
+    connectionEnv: (s) => isolation.connectionEnv(s),
+  });
   return {
     config,
     logger,
@@ -46,6 +58,7 @@ export async function openCliContext(opts: { migrate?: boolean } = {}): Promise<
     actor: operatorActor(),
     close: async () => {
       await redis?.close();
+      await isolation.close();
       await db.close();
     },
   };

@@ -250,6 +250,26 @@ export function buildProgram(
       })(),
     );
 
+  // --- enforced isolation ---
+  program
+    .command('rotate-credentials')
+    .description('after SANDBOX_CREDENTIAL_SECRET changed: re-key every live sandbox\'s PostgreSQL role and Redis ACL user')
+    .addOption(json)
+    .action((o: { json?: boolean }) =>
+      run(async ({ manager, actor, config }) => {
+        if (!config.isolation.enabled) {
+          throw new SandboxError(ErrorCode.InvalidInput, 'Sandbox isolation is off (no DATABASE_URL, or SANDBOX_ISOLATION=off): there are no credentials to rotate.');
+        }
+        const r = await manager.rotateCredentials(actor);
+        if (o.json) io.out(JSON.stringify(r, null, 2));
+        else {
+          io.out(`Re-keyed ${r.rotated} sandbox(es) with the current SANDBOX_CREDENTIAL_SECRET.`);
+          for (const f of r.failed) io.out(`FAILED ${f.sandboxId}: ${f.error}`);
+        }
+        if (r.failed.length) throw new SandboxError(ErrorCode.CleanupFailed, `${r.failed.length} sandbox(es) were not re-keyed; run rotate-credentials again.`);
+      })(),
+    );
+
   // --- event routing (NATS) ---
   program
     .command('route')

@@ -14,6 +14,8 @@ export const SWEEP_ACTIONS = [
   'external_orphan_removed',
   'claim_expired',
   'claim_rechecked',
+  'postgres_recreated',
+  'postgres_orphan_dropped',
 ] as const;
 export type SweepAction = (typeof SWEEP_ACTIONS)[number];
 
@@ -38,7 +40,7 @@ export interface SweepSummary {
   /** Running or expired sandboxes whose schema was missing; now `failed`, cleaned by the next pass. */
   schemaMissing: { sandboxId: string; name: string; schemaName: string }[];
   orphansDropped: string[];
-  /** External resources whose id has no row in this control database: reported, never touched. */
+  /** Server-wide resources (external ones and roles) whose id has no row in this control database: reported, never touched. */
   externalUnknown: { kind: string; sandboxId: string }[];
   /** False when no notifier was given (CLI sweep): expiry DMs are left for the bot. */
   notificationsEnabled: boolean;

@@ -11,6 +11,7 @@ import { sendExpiryDms, type ExpiryNotifier } from './steps/expiry-dms.ts';
 import { ensureMissingExternal, markMissingSchemas } from './steps/missing.ts';
 import { dropOrphanSchemas, removeOrphanExternal } from './steps/orphans.ts';
 import { reconcileStuck } from './steps/reconcile-stuck.ts';
+import { dropOrphanPostgresResources, recreateMissingPostgresResources } from './steps/postgres-resources.ts';
 import { cleanFailed, retryTeardowns } from './steps/retry-teardowns.ts';
 import { expireClaims, recheckDeferredClaims, type ClaimRechecks } from './steps/claims.ts';
 import { emptySummary, type SweepAction, type SweepSummary } from './sweep-summary.ts';
@@ -68,7 +69,7 @@ export class Sweeper {
   private readonly observer: SweeperObserver;
   private readonly faults: FaultInjector;
   private readonly claimRechecks: ClaimRechecks | undefined;
-  private readonly cursors: StepContext['cursors'] = { missingSchemas: null, orphanSchemas: null, external: null };
+  private readonly cursors: StepContext['cursors'] = { missingSchemas: null, orphanSchemas: null, external: null, postgres: {} };
   private current: Promise<SweepSummary> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private active = false;
@@ -149,6 +150,8 @@ export class Sweeper {
     await this.step(summary, 'external_orphan_removed', () => removeOrphanExternal(ctx));
     await this.step(summary, 'claim_expired', () => expireClaims(ctx));
     if (this.claimRechecks) await this.step(summary, 'claim_rechecked', () => recheckDeferredClaims(ctx, this.claimRechecks!));
+    await this.step(summary, 'postgres_recreated', () => recreateMissingPostgresResources(ctx));
+    await this.step(summary, 'postgres_orphan_dropped', () => dropOrphanPostgresResources(ctx));
     summary.durationMs = Math.round(performance.now() - started);
     this.observer.pass?.(summary);
     const level = summary.failures.length || summary.schemaMissing.length ? 'warn' : 'info';

@@ -11,7 +11,10 @@ import { extendTtl } from './lifecycle/extend.ts';
 import { registerGuild, releaseGuild, unregisterGuild, type GuildRelease } from './lifecycle/guilds.ts';
 import { getConnectionDetails, getStatus } from './lifecycle/health.ts';
 import { getByGuildId, getById, getByName, list, resolve, resolveFor, suggest } from './lifecycle/lookups.ts';
-import type { ExternalResource } from './resources.ts';
+import type { ExternalResource, PostgresResource } from './resources.ts';
+import { regrant } from './lifecycle/postgres-resources.ts';
+import { rotateCredentials, type RotateResult } from './lifecycle/credentials.ts';
+import type { Tx } from './store/store.ts';
 import { SchemaProvisioner } from './store/schemas.ts';
 import { SandboxStore, type StatusExtras } from './store/store.ts';
 import { DEFAULT_LIMITS, type Actor, type CreateInput, type CreateResult, type GuildRegistration, type ListFilter, type Sandbox, type SandboxHealth, type SandboxLimits, type SandboxStatus } from './types.ts';
@@ -35,6 +38,10 @@ export interface ManagerDeps {
   observer?: ManagerObserver;
   /** Per-sandbox resources outside PostgreSQL (stream, Redis ACL user, Redis keys). Default none. */
   resources?: ExternalResource[];
+  /** PostgreSQL-side per-sandbox objects (the role when isolation is on), in the provisioning/teardown transactions. Default none. */
+  postgresResources?: PostgresResource[];
+  /** Extra variables `sandbox env` and `/sandbox connect` print (credentials, NATS); see src/sandbox/isolation.ts. */
+  connectionEnv?: (sandbox: Sandbox) => Record<string, string>;
 }
 
 /**
@@ -48,6 +55,7 @@ export class SandboxManager {
   readonly provisioner: SchemaProvisioner;
   readonly limits: SandboxLimits;
   readonly resources: readonly ExternalResource[];
+  readonly postgresResources: readonly PostgresResource[];
   private readonly ctx: LifecycleContext;
 
   constructor(deps: ManagerDeps) {
@@ -56,6 +64,7 @@ export class SandboxManager {
     this.provisioner = new SchemaProvisioner(deps.prisma, deps.logger.child({ component: 'schema-provisioner' }));
     this.limits = { ...DEFAULT_LIMITS, ...deps.limits };
     this.resources = deps.resources ?? [];
+    this.postgresResources = deps.postgresResources ?? [];
     this.ctx = {
       store: this.store,
       schemas: this.provisioner,
@@ -68,6 +77,8 @@ export class SandboxManager {
       faults: deps.faults ?? noFaults,
       observer: deps.observer ?? {},
       resources: this.resources,
+      postgresResources: this.postgresResources,
+      connectionEnv: deps.connectionEnv,
       redis: deps.redis,
     };
   }
@@ -142,6 +153,14 @@ export class SandboxManager {
   }
   getStatus(ref: string, actor: Actor): Promise<{ sandbox: Sandbox; health: SandboxHealth }> {
     return getStatus(this.ctx, ref, actor);
+  }
+  /** Re-makes the PostgreSQL-side objects (role grants) of a sandbox whose schema was re-created in `tx` (template reset/clone). */
+  regrant(tx: Tx, id: string): Promise<void> {
+    return regrant(this.ctx, tx, id);
+  }
+  /** Re-keys every live sandbox's role and external credentials (after SANDBOX_CREDENTIAL_SECRET changed). Admins only; audited. */
+  rotateCredentials(actor: Actor): Promise<RotateResult> {
+    return rotateCredentials(this.ctx, actor);
   }
   getConnectionDetails(ref: string, actor: Actor): Promise<Record<string, string>> {
     return getConnectionDetails(this.ctx, ref, actor);

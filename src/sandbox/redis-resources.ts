@@ -2,20 +2,8 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
 import type { SandboxCredentials } from './credentials.ts';
+import type { ExternalResource } from './resources.ts';
 import { SANDBOX_IDENTITY_RE, canonicalSandboxId, sandboxIdFromIdentityName, sandboxIdentityName, sandboxRedisPrefix } from './naming.ts';
-
-/**
- * Same shape as ExternalResource in src/sandbox/resources.ts (core's branch). Kept local until the
- * branches merge; TypeScript's structural typing makes these classes satisfy that interface as is.
- */
-interface ExternalResource {
-  readonly kind: string;
-  readonly bestEffort: boolean;
-  ensure(sandboxId: string): Promise<void>;
-  remove(sandboxId: string): Promise<void>;
-  exists(sandboxId: string): Promise<boolean>;
-  list(): Promise<string[]>;
-}
 
 /** The admin client must see raw key names: a keyPrefix would silently make UNLINK miss what SCAN found. */
 function assertUnprefixed(redis: Redis): void {
@@ -106,6 +94,8 @@ const SANDBOX_KEY_RE = /^sandbox:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4
 export class RedisKeysResource implements ExternalResource {
   readonly kind = 'redis-keys';
   readonly bestEffort = true;
+  /** A sandbox with no keys is normal: the sweeper does not "ensure" them (nor SCAN for them) each pass. */
+  readonly nothingToEnsure = true;
 
   constructor(
     private readonly redis: Redis,

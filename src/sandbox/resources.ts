@@ -1,3 +1,5 @@
+import type { Db, Tx } from './store/store.ts';
+
 /**
  * Per-sandbox resources that live outside the control database's transaction (NATS stream,
  * Redis ACL user, Redis keys). The manager ensures them before the provisioning transaction and
@@ -11,6 +13,8 @@ export interface ExternalResource {
   readonly bestEffort: boolean;
   /** Makes it for this sandbox. Idempotent: an existing one is kept (and reconfigured if needed). */
   ensure(sandboxId: string): Promise<void>;
+  /** True when ensure() makes nothing (Redis keys appear when the worker writes them): the sweeper's missing pass skips it. */
+  readonly nothingToEnsure?: boolean;
   /** Removes it. Idempotent: absent is success. */
   remove(sandboxId: string): Promise<void>;
   exists(sandboxId: string): Promise<boolean>;
@@ -18,4 +22,28 @@ export interface ExternalResource {
    *  missing/orphan passes. Server-wide resources: the sweeper removes one only when THIS control database has a row for
    *  the id that is destroyed or failed; an id with no row is reported (log + metric), never touched. */
   list(): Promise<string[]>;
+}
+
+/**
+ * A per-sandbox object on the PostgreSQL server itself (the login role; later others), made and
+ * dropped INSIDE the provisioning and teardown transactions, after the schema, so it commits or rolls
+ * back with it. Implementations live in src/sandbox/store (no SQL elsewhere).
+ */
+export interface PostgresResource {
+  /** Short stable name for audit rows, logs and metrics: 'role'. */
+  readonly kind: string;
+  /**
+   * Makes it for a sandbox whose schema exists in `tx`. Idempotent: on an existing one it re-keys and
+   * re-grants, so a template reset or clone that re-creates the schema calls it again (regrant).
+   */
+  create(tx: Tx, sandboxId: string): Promise<unknown>;
+  /** Removes it. Idempotent: true when something was dropped. */
+  drop(tx: Tx, sandboxId: string): Promise<boolean>;
+  /** Of these ids, those that have none (the sweeper's missing pass). */
+  missingAmong(db: Db, sandboxIds: string[]): Promise<string[]>;
+  /**
+   * A keyset slice (by name) of every one on the server, as hyphenated ids, after `after` (the opaque cursor
+   * of the previous slice, null to start). Server-wide: other control databases' sandboxes appear too.
+   */
+  listSlice(db: Db, after: string | null, limit: number): Promise<{ ids: string[]; next: string | null }>;
 }

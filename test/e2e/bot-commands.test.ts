@@ -130,7 +130,7 @@ describe('other subcommands', () => {
     expect(capped).toContain('Expiry capped at 168 hours from now.');
   });
 
-  it('status shows health, row counts and time left; connect shows the environment without credentials', async () => {
+  it("status shows health, row counts and time left; connect shows the environment with the sandbox's own login only", async () => {
     const { guildId, ownerId } = await setup('inspect-me');
     const sandbox = (await app.manager.getByName('inspect-me'))!;
     const status = await run(guildId, ownerId, 'status', { sandbox: 'inspect-me' });
@@ -143,7 +143,10 @@ describe('other subcommands', () => {
     expect(connect).toContain('```env');
     expect(connect).toContain(`SANDBOX_SCHEMA=${sandbox.schemaName}`);
     expect(connect).toContain(`SANDBOX_GUILD_IDS=${guildId}`);
-    expect(connect).not.toMatch(/token|password|postgres(ql)?:\/\//i);
+    // Isolation is on (a PostgreSQL server): the sandbox's own role, never the control role's login.
+    expect(connect).toContain(`SANDBOX_DATABASE_URL=postgresql://${sandbox.schemaName}:`);
+    expect(connect).not.toContain(env.db.url);
+    expect(connect).not.toMatch(/token|@127\.0\.0\.1:5432\/postgres/i);
   });
 
   it('list shows your own; all:true only for bot admins', async () => {

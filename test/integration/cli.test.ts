@@ -1,6 +1,9 @@
 // The operator CLI, run in-process through its real argument parser against a real database.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import pg from 'pg';
+import { Redis } from 'ioredis';
 import { botJoined, countRows, createTestDatabase, schemaExists, snowflake, type TestDatabase } from '../support/db.ts';
 import { runCli } from '../../src/cli/program.ts';
 import { exportLines } from '../../src/cli/shell.ts';
@@ -163,6 +166,72 @@ describe('sandbox CLI', () => {
     const r = await cli('env', 'env-me');
     const got = execFileSync('bash', ['-c', `${r.out}\nprintf '%s\\n' "$SANDBOX_ID" "$SANDBOX_SCHEMA" "$SANDBOX_REDIS_PREFIX" "$SANDBOX_NATS_PREFIX"`], { encoding: 'utf8' });
     expect(got).toBe(`${s.id}\n${s.schemaName}\nsandbox:${s.id}:\nsandbox.${s.id}.\n`);
+  });
+
+  it("env (isolation on) prints the sandbox's own database and Redis logins and its NATS consumer, safe to eval", async () => {
+    const saved = { REDIS_URL: process.env.REDIS_URL, NATS_URL: process.env.NATS_URL };
+    process.env.REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+    process.env.NATS_URL = 'nats://127.0.0.1:4222';
+    try {
+      const s = JSON.parse((await cli('create', 'env-iso', '--json')).out);
+      const hex = s.id.replaceAll('-', '');
+      const r = await cli('env', 'env-iso');
+      expect(r.err).toBe('');
+      expect(r.code).toBe(0);
+      const got = execFileSync('bash', ['-c', `${r.out}\nprintf '%s\\n' "$SANDBOX_DATABASE_URL" "$SANDBOX_REDIS_URL" "$SANDBOX_NATS_URL" "$SANDBOX_NATS_CONSUMER"`], { encoding: 'utf8' }).split('\n');
+      const secret = process.env.SANDBOX_CREDENTIAL_SECRET!;
+      const pgPassword = createHmac('sha256', secret).update(`postgres:${s.id}`).digest('hex');
+      const redisPassword = createHmac('sha256', secret).update(`redis:${s.id}`).digest('hex');
+      const dbUrl = new URL(got[0]!);
+      expect([dbUrl.username, dbUrl.password, dbUrl.pathname]).toEqual([`sandbox_${hex}`, pgPassword, `/${db.name}`]);
+      const redisUrl = new URL(got[1]!);
+      expect([redisUrl.username, redisUrl.password]).toEqual([`sandbox_${hex}`, redisPassword]);
+      expect(got.slice(2, 4)).toEqual(['nats://127.0.0.1:4222', 'worker']);
+      // The printed login is the sandbox's role, and it works in its schema only.
+      const worker = new pg.Client({ connectionString: got[0] });
+      await worker.connect();
+      try {
+        expect((await worker.query('SELECT session_user::text AS u')).rows[0].u).toBe(`sandbox_${hex}`);
+        await worker.query(`SELECT count(*) FROM sandbox_${hex}.profiles`);
+        await expect(worker.query('SELECT count(*) FROM public.sandboxes')).rejects.toThrow(/permission denied/);
+      } finally {
+        await worker.end();
+      }
+      // The CLI made the ACL user (REDIS_URL set), and its destroy removes it with the role.
+      const redis = new Redis(process.env.REDIS_URL);
+      try {
+        expect(await redis.call('ACL', 'GETUSER', `sandbox_${hex}`)).not.toBeNull();
+        const d = await cli('destroy', 'env-iso', '--yes');
+        expect(d.err).toBe('');
+        expect(await redis.call('ACL', 'GETUSER', `sandbox_${hex}`)).toBeNull();
+      } finally {
+        redis.disconnect();
+      }
+      expect(await countRows(db, 'pg_roles', 'rolname = $1', [`sandbox_${hex}`])).toBe(0);
+    } finally {
+      for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  });
+
+  it('rotate-credentials re-keys the live sandboxes and audits each', async () => {
+    const s = JSON.parse((await cli('create', 'rotate-me', '--json')).out);
+    const r = await cli('rotate-credentials');
+    expect(r.err).toBe('');
+    expect(r.out).toMatch(/^Re-keyed \d+ sandbox\(es\) with the current SANDBOX_CREDENTIAL_SECRET\.$/);
+    expect(await countRows(db, 'sandbox_audit_log', `sandbox_id = $1 AND event_type = 'credentials_rotated' AND actor = 'cli:ops'`, [s.id])).toBe(1);
+    expect(await countRows(db, 'sandbox_audit_log', `sandbox_id IS NULL AND event_type = 'credentials_rotation_finished' AND actor = 'cli:ops' AND (details->>'failed')::int = 0`)).toBe(1);
+  });
+
+  it('rotate-credentials with isolation off says there is nothing to rotate', async () => {
+    process.env.SANDBOX_ISOLATION = 'off';
+    try {
+      const r = await cli('rotate-credentials');
+      expect(r.code).toBe(1);
+      expect(r.err).toBe('error SANDBOX_008: Sandbox isolation is off (no DATABASE_URL, or SANDBOX_ISOLATION=off): there are no credentials to rotate.');
+    } finally {
+      delete process.env.SANDBOX_ISOLATION;
+    }
   });
 
   it('env quoting survives hostile values under eval in a real bash', () => {

@@ -107,6 +107,15 @@ describe('connectSandbox', () => {
     expect(err.message).toContain(`schema sandbox_${gone.hex} does not exist`);
   });
 
+  it("a missing schema is an error naming the sandbox when logged in as the sandbox's own role", async () => {
+    const lost = await fx.sandbox();
+    await fx.db.pool.query(`DROP SCHEMA sandbox_${lost.hex} CASCADE`);
+    const err = await connectError({ ...envFor(lost), SANDBOX_REDIS_URL: '' });
+    expect(err.code).toBe('SDK_SCHEMA_MISSING');
+    expect(err.message).toContain(lost.id);
+    expect(err.message).toContain(lost.name);
+  });
+
   it('refuses a sandbox that is not running or expired', async () => {
     const d = await fx.sandbox('running');
     await fx.db.pool.query(`UPDATE sandboxes SET status = 'destroying' WHERE id = $1`, [d.id]);

@@ -1,14 +1,16 @@
 // Redis isolation and teardown on the real server: sandbox A's ACL user is refused everything outside
 // sandbox:<A>:*, and the keys driver removes every key of a sandbox and nothing else.
-// Every key and user here carries ids random to this file; all are removed afterwards.
+// A and B are sandboxes made by the manager (its ACL user made at create); every key and user here
+// carries ids of this file's sandboxes and is removed afterwards.
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisAclResource, RedisKeysResource } from '../../src/sandbox/redis-resources.ts';
-import { REDIS_URL, credentials } from './support.ts';
+import { IsolationFixture, OPERATOR, REDIS_URL, credentials } from './support.ts';
 
-const A = randomUUID();
-const B = randomUUID();
+let fx: IsolationFixture;
+let A: string;
+let B: string;
 const userOf = (id: string): string => `sandbox_${id.replaceAll('-', '')}`;
 let admin: Redis;
 let acl: RedisAclResource;
@@ -39,8 +41,9 @@ beforeAll(async () => {
   admin = new Redis(REDIS_URL);
   acl = new RedisAclResource(admin, credentials);
   keys = new RedisKeysResource(admin);
-  await acl.ensure(A);
-  await acl.ensure(B);
+  fx = await IsolationFixture.create({ resources: [acl, keys] });
+  A = (await fx.sandbox()).id;
+  B = (await fx.sandbox()).id;
   await admin.set(`sandbox:${B}:x`, 'b-secret');
   worker = new Redis(credentials.redisUrl(REDIS_URL, A), { enableReadyCheck: false });
   worker.on('error', () => undefined);
@@ -48,12 +51,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   worker?.disconnect();
-  await acl?.remove(A);
-  await acl?.remove(B);
-  await keys?.remove(A);
-  await keys?.remove(B);
-  await admin?.del(`sandbox:${A}`, `xsandbox:${A}:k`);
+  // The manager's destroy removes each ACL user and its keys.
+  for (const id of [A, B]) if (id) await fx.manager.destroy(id, OPERATOR);
+  if (A) await admin?.del(`sandbox:${A}`, `xsandbox:${A}:k`);
   await admin?.quit();
+  await fx?.drop();
 });
 
 describe("sandbox A's ACL user", () => {

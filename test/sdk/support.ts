@@ -1,9 +1,14 @@
 // Helpers for the SDK and isolation tests: a migrated control database of their own, sandboxes made
-// the way provisioning makes them (row, schema, role), and URLs that log in as a sandbox's role.
+// by the SandboxManager with the role driver (row, schema, role in the provisioning transaction), and
+// URLs that log in as a sandbox's role.
 import { randomUUID } from 'node:crypto';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { SandboxCredentials, Secret } from '../../src/sandbox/credentials.ts';
 import { SandboxRoles } from '../../src/sandbox/roles.ts';
+import { SandboxManager } from '../../src/sandbox/manager.ts';
+import type { ExternalResource } from '../../src/sandbox/resources.ts';
+import type { Actor, SandboxStatus } from '../../src/sandbox/types.ts';
+import { silentLogger } from '../../src/logger.ts';
 
 export const SECRET = 'sdk-test-credential-secret-0123456789abcdef';
 export const credentials = new SandboxCredentials(new Secret(SECRET));
@@ -17,29 +22,36 @@ export interface TestSandbox {
   name: string;
 }
 
+export const OPERATOR: Actor = { kind: 'operator', name: 'sdk-test' };
+
 export class IsolationFixture {
   readonly roles = new SandboxRoles(credentials);
+  readonly manager: SandboxManager;
   private readonly made: string[] = [];
-  private constructor(readonly db: TestDatabase) {}
-
-  static async create(): Promise<IsolationFixture> {
-    return new IsolationFixture(await createTestDatabase({ poolSize: 5 }));
+  private constructor(
+    readonly db: TestDatabase,
+    resources: ExternalResource[],
+  ) {
+    this.manager = new SandboxManager({ prisma: db.prisma, logger: silentLogger(), postgresResources: [this.roles], resources, limits: { maxPerOwner: 1000 } });
   }
 
-  /** Inserts the row, then creates schema and role in one transaction, as provisioning does. */
-  async sandbox(status = 'running', opts: { role?: boolean } = {}): Promise<TestSandbox> {
-    const id = randomUUID();
-    const hex = id.replaceAll('-', '');
-    const name = `sdk-${hex.slice(0, 8)}`;
-    await this.db.pool.query(
-      `INSERT INTO sandboxes (id, name, owner, status, schema_name, expires_at) VALUES ($1, $2, 'cli:test', $3, sandbox_schema_name($1), now() + interval '1 hour')`,
-      [id, name, status],
-    );
+  /** `resources`: external drivers the manager also gets (Redis ACL user and keys, a stream). */
+  static async create(opts: { resources?: ExternalResource[] } = {}): Promise<IsolationFixture> {
+    return new IsolationFixture(await createTestDatabase({ poolSize: 5 }), opts.resources ?? []);
+  }
+
+  /**
+   * A sandbox made by the manager (schema and role in the provisioning transaction), then moved to
+   * `status`. `role: false` drops the role afterwards (a sandbox whose role is missing).
+   */
+  async sandbox(status: SandboxStatus = 'running', opts: { role?: boolean } = {}): Promise<TestSandbox> {
+    const name = `sdk-${randomUUID().slice(0, 8)}`;
+    const { sandbox } = await this.manager.create({ name }, OPERATOR);
+    const id = sandbox.id;
     this.made.push(id);
-    await this.db.prisma.$transaction(async (tx) => {
-      await tx.$queryRaw`SELECT create_sandbox_schema(${id}::uuid)`;
-      if (opts.role !== false) await this.roles.create(tx, id);
-    });
+    if (status !== 'running') await this.manager.transition(id, 'running', status, OPERATOR);
+    if (opts.role === false) await this.roles.drop(this.db.prisma, id);
+    const hex = id.replaceAll('-', '');
     return { id, hex, schema: `sandbox_${hex}`, name };
   }
 

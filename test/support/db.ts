@@ -51,6 +51,8 @@ export async function createTestDatabase(opts: { logger?: Logger; poolSize?: num
     ...db,
     name: empty.name,
     drop: async () => {
+      // Roles are cluster-wide: the sandbox roles this database's tests made (isolation on) go with it.
+      await db.pool.query('SELECT drop_sandbox_role(id) FROM sandboxes').catch(() => undefined);
       await db.close();
       await empty.drop();
     },

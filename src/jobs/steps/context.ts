@@ -39,5 +39,11 @@ export interface StepContext {
   /** Times a teardown for the destroy metrics. */
   timedTeardown(fn: () => Promise<boolean>): Promise<Outcome>;
   /** Cursors that persist between passes (drift slices). */
-  cursors: { missingSchemas: string | null; orphanSchemas: string | null; external: string | null };
+  cursors: {
+    missingSchemas: string | null;
+    orphanSchemas: string | null;
+    external: string | null;
+    /** PostgreSQL-side resources (roles), by kind: the live-sandbox slice and the server-wide orphan slice. */
+    postgres: Record<string, { missing: string | null; orphans: string | null }>;
+  };
 }

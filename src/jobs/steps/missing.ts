@@ -31,7 +31,7 @@ export async function markMissingSchemas(ctx: StepContext): Promise<void> {
  * one lost on its server) get it again: ensure() is idempotent. One slice per pass.
  */
 export async function ensureMissingExternal(ctx: StepContext): Promise<void> {
-  const resources = ctx.manager.resources;
+  const resources = ctx.manager.resources.filter((r) => !r.nothingToEnsure);
   if (!resources.length) return;
   const { ids, next } = await ctx.queries.runningSlice(ctx.cursors.external, ctx.settings.driftSlice);
   ctx.cursors.external = next;

@@ -2,10 +2,10 @@ import type { Logger } from '../../logger.ts';
 import { ErrorCode, SandboxError, toSandboxError } from '../errors.ts';
 import type { FaultInjector, FaultPoint } from '../faults.ts';
 import type { GuildDirectory } from '../guild-directory.ts';
-import type { ExternalResource } from '../resources.ts';
+import type { ExternalResource, PostgresResource } from '../resources.ts';
 import type { SchemaProvisioner } from '../store/schemas.ts';
 import type { SandboxStore } from '../store/store.ts';
-import type { Actor, SandboxLimits } from '../types.ts';
+import type { Actor, Sandbox, SandboxLimits } from '../types.ts';
 
 /** Hooks for metrics; the domain does not depend on prom-client. */
 export interface ManagerObserver {
@@ -34,6 +34,10 @@ export interface LifecycleContext {
   faults: FaultInjector;
   observer: ManagerObserver;
   resources: readonly ExternalResource[];
+  /** PostgreSQL-side objects made and dropped inside the provisioning/teardown transactions (the role). */
+  postgresResources: readonly PostgresResource[];
+  /** Extra connection variables for `sandbox env` and `/sandbox connect` (credentials, NATS). */
+  connectionEnv: ((sandbox: Sandbox) => Record<string, string>) | undefined;
   redis: HealthProbe | undefined;
 }
 

@@ -8,6 +8,7 @@ import { HOUR, fault, guard, mayActFor, routesChanged, throwGuildMapped, type Li
 import { tearDown } from './destroy.ts';
 import { assertCanManageGuild, canManageGuild, claimGuild } from './guilds.ts';
 import { getById } from './lookups.ts';
+import { regrant } from './postgres-resources.ts';
 
 /** A guild the best-effort create left out: already mapped elsewhere, or not the actor's to manage. */
 export interface SkippedGuild {
@@ -25,7 +26,7 @@ interface GuildPlan {
 
 /**
  * Two commits: the row as `creating` (with its schema name and audit row), then, after the
- * external resources are ensured, ONE transaction with the schema DDL, the mappings, the claims
+ * external resources are ensured, ONE transaction with the schema DDL (and the role), the mappings, the claims
  * and `creating → running`. A crash in between leaves a `creating` row and no schema, which the
  * sweeper reconciles. With `bestEffortGuilds` (the bot's `/sandbox create` for the current
  * guild), a guild that is already mapped or that the actor may not manage is skipped and reported.
@@ -205,6 +206,9 @@ async function provision(ctx: LifecycleContext, id: string, schemaName: string, 
     }
     await fault(ctx, 'create:after-schema', id);
     const audits: Parameters<typeof ctx.store.auditMany>[1] = [{ sandboxId: id, eventType: 'schema_created', actor, details: { schemaName } }];
+    // The role (isolation on) after the schema, in the same transaction.
+    await regrant(ctx, tx, id);
+    for (const r of ctx.postgresResources) audits.push({ sandboxId: id, eventType: `${r.kind}_created`, actor, details: {} });
     const skipped: string[] = [];
     for (const guildId of plan.map) {
       const inserted = await ctx.store.mapGuildIfFree(tx, id, guildId);

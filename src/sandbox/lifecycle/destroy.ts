@@ -4,6 +4,7 @@ import type { AuditEntry, Tx } from '../store/store.ts';
 import { actorLabel, type Actor, type Sandbox, type SandboxStatus } from '../types.ts';
 import { HOUR, fault, guard, routesChanged, type LifecycleContext } from './context.ts';
 import { getById, resolveFor } from './lookups.ts';
+import { dropPostgresResources } from './postgres-resources.ts';
 
 /** Backoff for failed teardowns: 30 s, 1 min, 2 min, ... capped at 1 h. */
 export const destroyBackoffMs = (attempts: number): number => Math.min(30_000 * 2 ** Math.max(0, attempts - 1), HOUR);
@@ -92,6 +93,8 @@ async function teardownTransaction(ctx: LifecycleContext, id: string, actor: Act
       throw new SandboxError(ErrorCode.InvalidTransition, `Cannot destroy a ${row.status} sandbox.`, { status: row.status });
     }
     const secondPhase = row.status === 'destroying';
+    // The role first (its sessions end, so the schema drop does not wait on their locks). Kept with the schema after a collision: neither is ours.
+    const droppedKinds = opts.keepSchema ? [] : await dropPostgresResources(ctx, tx, id);
     const released = await ctx.store.releaseGuildsAndDropSchema(tx, id, opts.keepSchema ?? false);
     // Audit rows in order: unmapped, unclaimed, schema dropped, then status_changed and destroyed,
     // written by the status change's own statement.
@@ -101,6 +104,7 @@ async function teardownTransaction(ctx: LifecycleContext, id: string, actor: Act
     ];
     unmapped = released.mapped.length > 0;
     if (!secondPhase || released.dropped) audits.push({ eventType: 'schema_dropped', actor, details: { schemaName: row.schemaName, dropped: released.dropped } });
+    for (const kind of droppedKinds) audits.push({ eventType: `${kind}_dropped`, actor, details: {} });
     await fault(ctx, 'destroy:after-drop', id);
     if (row.status === to) {
       await ctx.store.auditMany(tx, audits.map((a) => ({ ...a, sandboxId: id })));

@@ -40,7 +40,11 @@ async function healthOf(ctx: LifecycleContext, sandbox: Sandbox): Promise<Sandbo
   };
 }
 
-/** Environment for code under test. Never credentials. */
+/**
+ * Environment for code under test, as the SDK reads it. With isolation on it includes the sandbox's
+ * own derived credentials (SANDBOX_DATABASE_URL, SANDBOX_REDIS_URL): only its owner or an admin
+ * gets here, and the bot replies ephemerally. Never the control role's credentials.
+ */
 export const getConnectionDetails = (ctx: LifecycleContext, ref: string, actor: Actor): Promise<Record<string, string>> =>
   guard(async () => {
     const s = await resolveFor(ctx, ref, actor);
@@ -51,5 +55,7 @@ export const getConnectionDetails = (ctx: LifecycleContext, ref: string, actor: 
       SANDBOX_REDIS_PREFIX: `sandbox:${s.id}:`,
       SANDBOX_NATS_PREFIX: `sandbox.${s.id}.`,
       SANDBOX_GUILD_IDS: s.guildIds.join(','),
+      // Credentials and the NATS consumer (isolation and routing wiring: src/isolation.ts).
+      ...ctx.connectionEnv?.(s),
     };
   });

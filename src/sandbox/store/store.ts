@@ -355,6 +355,15 @@ export class SandboxStore {
     return tx.sandbox.findMany({ where: { owner, status: 'running' }, select: { id: true, name: true }, take });
   }
 
+  /** A keyset slice of live (running/expired) sandbox ids after `afterId`: rotate-credentials and the role drift pass. */
+  async liveSandboxIds(afterId: string | null, limit: number): Promise<{ ids: string[]; next: string | null }> {
+    const rows = await this.prisma.$queryRaw<{ id: string }[]>`
+      SELECT id::text AS id FROM sandboxes
+      WHERE status IN ('running', 'expired') AND id > ${afterId ?? '00000000-0000-0000-0000-000000000000'}::uuid
+      ORDER BY id LIMIT ${limit}::int`;
+    return { ids: rows.map((r) => r.id), next: rows.length === limit ? rows[rows.length - 1]!.id : null };
+  }
+
   // ------------------------------------------------------------ mappings and claims
 
   async findMapping(db: Db, guildId: string): Promise<{ sandboxId: string } | null> {

@@ -35,6 +35,9 @@ export class LogCapture {
   }
 }
 
+/** The credential secret of the bots the harness starts (isolation is on: DATABASE_URL is a PostgreSQL server). */
+export const E2E_SECRET = 'e2e-harness-credential-secret-0123456789abcdef';
+
 export interface Env {
   fake: FakeDiscord;
   db: TestDatabase;
@@ -59,7 +62,11 @@ export async function setupEnv(): Promise<Env> {
     logs,
     adminId,
     async start(overrides = {}, env = {}) {
-      const config = loadConfig({ DISCORD_TOKEN: fake.token, BOT_ADMIN_IDS: adminId, HTTP_PORT: '0', RATE_LIMIT_PER_MINUTE: '100000', ...env }, { requireDiscordToken: true });
+      // A PostgreSQL server, so isolation is on as in production (each sandbox gets its role).
+      const config = loadConfig(
+        { DISCORD_TOKEN: fake.token, BOT_ADMIN_IDS: adminId, HTTP_PORT: '0', RATE_LIMIT_PER_MINUTE: '100000', DATABASE_URL: db.url, SANDBOX_CREDENTIAL_SECRET: E2E_SECRET, ...env },
+        { requireDiscordToken: true },
+      );
       const app = await startApp({ config, logger: logs.logger, databaseUrl: db.url, apiUrl: fake.apiBase, ...overrides });
       apps.push(app);
       return app;

@@ -13,6 +13,14 @@ import type { FaultInjector, FaultPoint } from '../../../src/sandbox/faults.ts';
 import { SandboxManager } from '../../../src/sandbox/manager.ts';
 import type { Actor } from '../../../src/sandbox/types.ts';
 import { TableResource } from '../../support/table-resource.ts';
+import { Redis } from 'ioredis';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { SandboxCredentials, Secret } from '../../../src/sandbox/credentials.ts';
+import { RedisAclResource, RedisKeysResource } from '../../../src/sandbox/redis-resources.ts';
+import type { ExternalResource, PostgresResource } from '../../../src/sandbox/resources.ts';
+import { SandboxRoles } from '../../../src/sandbox/roles.ts';
+import { connectNats } from '../../../src/routing/nats.ts';
+import { SandboxStreams } from '../../../src/routing/streams.ts';
 
 export interface CrashSpec {
   url: string;
@@ -26,6 +34,8 @@ export interface CrashSpec {
   maxPerOwner?: number;
   /** When set, the manager has one external resource: a TableResource on this table (two-phase teardown). */
   externalTable?: string;
+  /** When set, the manager has the isolation drivers: the role, the Redis ACL user and keys, and (with natsUrl) the stream. */
+  isolation?: { secret: string; redisUrl: string; natsUrl?: string };
 }
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as CrashSpec;
@@ -42,8 +52,19 @@ const faults: FaultInjector = {
   },
 };
 
-const resources = spec.externalTable ? [new TableResource(pool, spec.externalTable)] : [];
-const manager = new SandboxManager({ prisma, logger, faults, resources, limits: spec.maxPerOwner ? { maxPerOwner: spec.maxPerOwner } : {} });
+const resources: ExternalResource[] = spec.externalTable ? [new TableResource(pool, spec.externalTable)] : [];
+const postgresResources: PostgresResource[] = [];
+if (spec.isolation) {
+  const credentials = new SandboxCredentials(new Secret(spec.isolation.secret));
+  postgresResources.push(new SandboxRoles(credentials));
+  const redis = new Redis(spec.isolation.redisUrl);
+  if (spec.isolation.natsUrl) {
+    const nc = await connectNats(spec.isolation.natsUrl, 'crash-child', logger);
+    resources.push(new SandboxStreams({ jsm: await jetstreamManager(nc), logger, maxAgeHours: 1, maxBytes: 1024 * 1024 }));
+  }
+  resources.push(new RedisAclResource(redis, credentials), new RedisKeysResource(redis));
+}
+const manager = new SandboxManager({ prisma, logger, faults, resources, postgresResources, limits: spec.maxPerOwner ? { maxPerOwner: spec.maxPerOwner } : {} });
 
 const result =
   spec.op === 'create'

@@ -1,0 +1,18 @@
+import type { Tx } from '../store/store.ts';
+import type { LifecycleContext } from './context.ts';
+
+/**
+ * The PostgreSQL-side objects of a sandbox beyond its schema (its role), made in the provisioning
+ * transaction after the schema. Idempotent, so it is also the re-grant after a template reset or
+ * clone re-creates the schema's tables, and the sweeper's repair of a missing role.
+ */
+export async function regrant(ctx: LifecycleContext, tx: Tx, id: string): Promise<void> {
+  for (const r of ctx.postgresResources) await r.create(tx, id);
+}
+
+/** Drops them in the teardown transaction (before the schema: the role's sessions end first). Returns the kinds dropped. */
+export async function dropPostgresResources(ctx: LifecycleContext, tx: Tx, id: string): Promise<string[]> {
+  const dropped: string[] = [];
+  for (const r of ctx.postgresResources) if (await r.drop(tx, id)) dropped.push(r.kind);
+  return dropped;
+}
