@@ -17,6 +17,7 @@ import { createDmNotifier } from './jobs/expiry-dm.ts';
 import { Sweeper } from './jobs/sweeper.ts';
 import { Metrics } from './metrics.ts';
 import { SandboxManager, type ManagerObserver } from './sandbox/manager.ts';
+import { RoutingService } from './routing/service.ts';
 
 export interface AppOptions {
   config: Config;
@@ -44,6 +45,8 @@ export interface App {
   metrics: Metrics;
   http: HttpServer;
   sweeper: Sweeper;
+  /** Event routing; undefined without NATS_URL. */
+  routing: RoutingService | undefined;
   stop(): Promise<void>;
 }
 
@@ -59,7 +62,12 @@ export async function startApp(opts: AppOptions): Promise<App> {
 
   const metrics = new Metrics({ prisma: db.prisma, logger });
   const redis = createRedisProbe(config.redisUrl, logger);
-  const client = createClient(opts.apiUrl ?? config.discord.apiUrl, { waitGuildTimeoutMs: opts.waitGuildTimeoutMs });
+  // Event routing: only with NATS_URL. The embedded database polls the route version (NOTIFY cannot reach us there).
+  const routing = config.routing.natsUrl
+    ? new RoutingService({ config: config.routing, pool: db.pool, databaseUrl: db.url, embedded: db.embedded, logger, registry: metrics.registry })
+    : undefined;
+  if (!routing) logger.info('event routing off (NATS_URL is not set)');
+  const client = createClient(opts.apiUrl ?? config.discord.apiUrl, { waitGuildTimeoutMs: opts.waitGuildTimeoutMs, intents: config.routing.intents.bits });
   const directory = new DiscordGuildDirectory(client);
   const manager = new SandboxManager({
     prisma: db.prisma,
@@ -68,7 +76,8 @@ export async function startApp(opts: AppOptions): Promise<App> {
     adminIds: config.adminIds,
     guilds: directory,
     redis,
-    observer: opts.managerObserver ?? metrics.managerObserver(),
+    observer: withRouting(opts.managerObserver ?? metrics.managerObserver(), routing),
+    resources: routing ? [routing.streamResource()] : [],
   });
   const registry = new GuildRegistry(manager, logger);
   const confirmations = new Confirmations();
@@ -81,7 +90,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     destroyConfirmTimeoutMs: opts.destroyConfirmTimeoutMs ?? 60_000,
     observer: opts.observer ?? metrics.botObserver(),
   });
-  const { ready } = attachEvents({
+  const { ready, joining } = attachEvents({
     client,
     registry,
     directory,
@@ -104,6 +113,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     registry: metrics.registry,
     pingDatabase: prismaPing(db.prisma),
     isGatewayReady: () => client.isReady(),
+    eventsHealth: () => routing?.health() ?? 'disabled',
     logger,
   });
 
@@ -116,6 +126,8 @@ export async function startApp(opts: AppOptions): Promise<App> {
     await sweeper.stop();
     await dispatcher.drain(opts.drainTimeoutMs ?? 10_000);
     await client.destroy();
+    // After the gateway: every event received is handed to NATS (or counted as dropped) before we go.
+    await routing?.close().catch((err: unknown) => logger.warn({ err: { message: (err as Error).message } }, 'closing event routing failed'));
     await http.stop();
     await redis?.close();
     await rateLimiter.close();
@@ -125,10 +137,17 @@ export async function startApp(opts: AppOptions): Promise<App> {
 
   try {
     await http.start();
+    if (routing) {
+      // No leaks: the route table is loaded and its change feed running before the first dispatch can arrive.
+      await routing.start();
+      // A guild's GUILD_CREATE (and its later events) wait for the join rules, which may map it to a sandbox.
+      routing.attach(client, { holdGuild: (guildId) => joining(guildId) ?? (client.isReady() ? undefined : ready) });
+    }
     await client.login(token);
     await ready;
   } catch (err) {
     await client.destroy().catch(() => undefined);
+    await routing?.close().catch(() => undefined);
     await http.stop();
     await redis?.close();
     await rateLimiter.close();
@@ -136,5 +155,16 @@ export async function startApp(opts: AppOptions): Promise<App> {
     throw err;
   }
   sweeper.start();
-  return { client, manager, registry, dispatcher, db, metrics, http, sweeper, stop };
+  return { client, manager, registry, dispatcher, db, metrics, http, sweeper, routing, stop };
+}
+
+/** The manager's observer, plus: a committed mapping change is applied to this process's route table at once. */
+function withRouting(observer: ManagerObserver, routing: RoutingService | undefined): ManagerObserver {
+  if (!routing) return observer;
+  return {
+    ...observer,
+    routesChanged: async () => {
+      await Promise.all([observer.routesChanged?.(), routing.routesChanged()]);
+    },
+  };
 }

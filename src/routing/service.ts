@@ -5,7 +5,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../logger.ts';
 import type { RoutingConfig } from './config.ts';
-import { attachIngest } from './ingest.ts';
+import { attachIngest, type IngestOptions } from './ingest.ts';
 import { RoutingMetrics } from './metrics.ts';
 import { connectNats } from './nats.ts';
 import { EventPublisher } from './publisher.ts';
@@ -79,9 +79,9 @@ export class RoutingService {
   }
 
   /** Routes every dispatch the client receives (except our own interactions). */
-  attach(client: Client): void {
+  attach(client: Client, ingest: IngestOptions = {}): void {
     this.detach?.();
-    this.detach = attachIngest(client, this.router, this.opts.logger);
+    this.detach = attachIngest(client, this.router, this.opts.logger, ingest);
   }
 
   /** The manager's observer hook: a process applies its own committed mapping change at once. */

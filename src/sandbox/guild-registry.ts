@@ -77,12 +77,12 @@ export class GuildRegistry {
     const claim = await this.store.findClaim(this.store.prisma, guildId);
     if (claim) {
       const result = await this.applyClaim(guildId, claim, verifyClaimant);
-      if (result.outcome === 'mapped') routesChanged(this.manager.context);
+      if (result.outcome === 'mapped') await routesChanged(this.manager.context);
       log.info({ sandboxId: claim.sandboxId, claimedBy: claim.claimedBy, ...result }, 'pending claim applied on join');
       return result;
     }
     const result = await this.applyOwnerRule(guildId, guildOwnerId);
-    if (result.outcome === 'mapped') routesChanged(this.manager.context);
+    if (result.outcome === 'mapped') await routesChanged(this.manager.context);
     log.info({ ownerId: guildOwnerId, ...result }, result.outcome === 'mapped' ? 'guild mapped to its owner’s sandbox' : 'guild left unmapped');
     return result;
   }
@@ -166,7 +166,7 @@ export class GuildRegistry {
       await this.store.markGuildLeft(tx, guildId);
       return this.unmapGuild(tx, guildId, LEAVE, 'bot_removed');
     });
-    if (result.unmappedSandboxId) routesChanged(this.manager.context);
+    if (result.unmappedSandboxId) await routesChanged(this.manager.context);
     this.log.info({ guildId, actor: 'system:guild-leave', sandboxId: result.unmappedSandboxId }, 'bot removed from guild');
     return result;
   }
@@ -219,7 +219,7 @@ export class GuildRegistry {
         });
         if (unmappedSandboxId) {
           summary.unmapped++;
-          routesChanged(this.manager.context);
+          await routesChanged(this.manager.context);
         }
       } catch (err) {
         this.log.error({ guildId, err }, 'unmapping a guild the bot is not in failed');

@@ -49,7 +49,7 @@ export const create = (ctx: LifecycleContext, input: CreateInput, actor: Actor, 
       await fault(ctx, 'create:after-creating', row.id);
       await ensureExternal(ctx, row.id, ensured, slog);
       const mappedElsewhere = await provision(ctx, row.id, row.schemaName, plan, actor, bestEffort);
-      if (plan.map.length > mappedElsewhere.length) routesChanged(ctx);
+      if (plan.map.length > mappedElsewhere.length) await routesChanged(ctx);
       const skippedGuilds = [...plan.forbidden.map((guildId) => ({ guildId, reason: 'forbidden' as const })), ...mappedElsewhere.map((guildId) => ({ guildId, reason: 'mapped' as const }))];
       // Everything in it was just written by this create: no read-back.
       const sandbox: Sandbox = {

@@ -55,7 +55,7 @@ export const registerGuild = (ctx: LifecycleContext, ref: string, guildId: strin
       await ctx.store.audit(tx, target.id, 'guild_registered', actor, { guildId });
       return 'mapped';
     });
-    if (outcome === 'mapped') routesChanged(ctx);
+    if (outcome === 'mapped') await routesChanged(ctx);
     return { sandbox: (await getById(ctx, target.id))!, outcome };
   });
 
@@ -72,6 +72,6 @@ export const unregisterGuild = (ctx: LifecycleContext, ref: string, guildId: str
       await ctx.store.audit(tx, target.id, r.unmapped ? 'guild_unregistered' : 'guild_claim_removed', actor, { guildId, reason });
       return r;
     });
-    if (released.unmapped) routesChanged(ctx);
+    if (released.unmapped) await routesChanged(ctx);
     return (await getById(ctx, target.id))!;
   });
