@@ -78,6 +78,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     redis,
     observer: withRouting(opts.managerObserver ?? metrics.managerObserver(), routing),
     resources: routing ? [routing.streamResource()] : [],
+    events: routing?.eventsProbe(),
   });
   const registry = new GuildRegistry(manager, logger);
   const confirmations = new Confirmations();

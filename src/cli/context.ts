@@ -6,6 +6,7 @@ import { SandboxManager } from '../sandbox/manager.ts';
 import type { Actor } from '../sandbox/types.ts';
 import { operatorName } from '../sandbox/validation.ts';
 import { createRedisProbe } from '../redis.ts';
+import { StreamAccess } from '../routing/stream-probe.ts';
 
 export interface CliContext {
   config: Config;
@@ -37,7 +38,17 @@ export async function openCliContext(opts: { migrate?: boolean } = {}): Promise<
   const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger, migrate: opts.migrate ?? true, poolSize: 4 });
   const redis = createRedisProbe(config.redisUrl, logger);
-  const manager = new SandboxManager({ prisma: db.prisma, logger, limits: config.limits, adminIds: config.adminIds, redis });
+  // With NATS_URL, creates and destroys make and remove the sandbox's stream here too, and `status` shows it.
+  const streams = config.routing.natsUrl ? new StreamAccess(config.routing, logger) : undefined;
+  const manager = new SandboxManager({
+    prisma: db.prisma,
+    logger,
+    limits: config.limits,
+    adminIds: config.adminIds,
+    redis,
+    resources: streams ? [streams.resource()] : [],
+    events: streams,
+  });
   return {
     config,
     logger,
@@ -46,6 +57,7 @@ export async function openCliContext(opts: { migrate?: boolean } = {}): Promise<
     actor: operatorActor(),
     close: async () => {
       await redis?.close();
+      await streams?.close();
       await db.close();
     },
   };

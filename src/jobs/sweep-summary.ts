@@ -12,6 +12,7 @@ export const SWEEP_ACTIONS = [
   'schema_missing',
   'external_ensured',
   'external_orphan_removed',
+  'route_changes_pruned',
 ] as const;
 export type SweepAction = (typeof SWEEP_ACTIONS)[number];
 

@@ -11,6 +11,7 @@ import { sendExpiryDms, type ExpiryNotifier } from './steps/expiry-dms.ts';
 import { ensureMissingExternal, markMissingSchemas } from './steps/missing.ts';
 import { dropOrphanSchemas, removeOrphanExternal } from './steps/orphans.ts';
 import { reconcileStuck } from './steps/reconcile-stuck.ts';
+import { pruneRouteChanges } from './steps/route-log.ts';
 import { cleanFailed, retryTeardowns } from './steps/retry-teardowns.ts';
 import { emptySummary, type SweepAction, type SweepSummary } from './sweep-summary.ts';
 
@@ -142,6 +143,7 @@ export class Sweeper {
     await this.step(summary, 'schema_missing', () => markMissingSchemas(ctx));
     await this.step(summary, 'external_ensured', () => ensureMissingExternal(ctx));
     await this.step(summary, 'external_orphan_removed', () => removeOrphanExternal(ctx));
+    await this.step(summary, 'route_changes_pruned', () => pruneRouteChanges(ctx));
     summary.durationMs = Math.round(performance.now() - started);
     this.observer.pass?.(summary);
     const level = summary.failures.length || summary.schemaMissing.length ? 'warn' : 'info';

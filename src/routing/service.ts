@@ -13,6 +13,7 @@ import { RouteTable } from './route-table.ts';
 import { EventRouter } from './router.ts';
 import { SandboxStreams, ensureProductionStream } from './streams.ts';
 import type { ExternalResource } from './types.ts';
+import type { EventsProbe } from '../sandbox/manager.ts';
 
 export type EventsHealth = 'ok' | 'degraded' | 'disabled';
 
@@ -124,6 +125,14 @@ export class RoutingService {
       remove: async (id) => (await this.streams()).remove(id),
       exists: async (id) => (await this.streams()).exists(id),
       list: async () => (await this.streams()).list(),
+    };
+  }
+
+  /** The manager's events probe (health, `status`, SANDBOX_NATS_URL); waits at most 2 s for NATS. */
+  eventsProbe(): EventsProbe {
+    return {
+      natsUrl: this.opts.config.natsUrl!,
+      stats: async (id) => (await this.streams(2000)).stats(id),
     };
   }
 

@@ -12,12 +12,13 @@ import { registerGuild, unregisterGuild } from './lifecycle/guilds.ts';
 import { getConnectionDetails, getStatus } from './lifecycle/health.ts';
 import { getByGuildId, getById, getByName, list, resolve, resolveFor } from './lifecycle/lookups.ts';
 import type { ExternalResource } from './resources.ts';
+import type { EventsProbe } from './lifecycle/context.ts';
 import { SchemaProvisioner } from './store/schemas.ts';
 import { SandboxStore, type StatusExtras } from './store/store.ts';
 import { DEFAULT_LIMITS, type Actor, type CreateInput, type CreateResult, type GuildRegistration, type ListFilter, type Sandbox, type SandboxHealth, type SandboxLimits, type SandboxStatus } from './types.ts';
 
 export type { SkippedGuild } from './lifecycle/create.ts';
-export type { HealthProbe, ManagerObserver } from './lifecycle/context.ts';
+export type { EventsProbe, HealthProbe, ManagerObserver } from './lifecycle/context.ts';
 export { destroyBackoffMs } from './lifecycle/destroy.ts';
 export { toSandbox } from './store/store.ts';
 
@@ -35,6 +36,8 @@ export interface ManagerDeps {
   observer?: ManagerObserver;
   /** Per-sandbox resources outside PostgreSQL (stream, Redis ACL user, Redis keys). Default none. */
   resources?: ExternalResource[];
+  /** Event stream stats for health and `status`; absent means event routing is off ("disabled"). */
+  events?: EventsProbe | undefined;
 }
 
 /**
@@ -69,6 +72,7 @@ export class SandboxManager {
       observer: deps.observer ?? {},
       resources: this.resources,
       redis: deps.redis,
+      events: deps.events,
     };
   }
 

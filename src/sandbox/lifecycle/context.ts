@@ -22,6 +22,14 @@ export interface HealthProbe {
   ping(): Promise<unknown>;
 }
 
+/** The sandbox event streams as the domain sees them (the NATS side lives in src/routing). */
+export interface EventsProbe {
+  /** NATS_URL, printed by `env`/`connect` as SANDBOX_NATS_URL. */
+  readonly natsUrl: string;
+  /** Messages and bytes in the sandbox's stream, undefined when it has none. */
+  stats(sandboxId: string): Promise<{ messages: number; bytes: number } | undefined>;
+}
+
 /** What every lifecycle job shares: the store, the settings and the hooks. */
 export interface LifecycleContext {
   store: SandboxStore;
@@ -36,6 +44,8 @@ export interface LifecycleContext {
   observer: ManagerObserver;
   resources: readonly ExternalResource[];
   redis: HealthProbe | undefined;
+  /** Absent: event routing is off. */
+  events?: EventsProbe | undefined;
 }
 
 export const HOUR = 3_600_000;
