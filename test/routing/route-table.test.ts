@@ -234,7 +234,7 @@ describe('RouteTable', () => {
     const created = await manager.create({ name, owner: 'cli:other' }, { kind: 'operator', name: 'test' });
     const guild = snowflake();
     await botJoined(db, guild);
-    const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent' };
+    const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: db.url, SANDBOX_ISOLATION: 'off', LOG_LEVEL: 'silent' };
     delete env.NATS_URL;
     const { stdout } = await promisify(execFile)('node', ['bin/sandbox.js', 'register-guild', name, guild], { env });
     expect(stdout).toContain('now mapped');
