@@ -241,20 +241,3 @@ export async function runExternalRouter(nc: NatsConnection, jsm: JetStreamManage
     for (const s of streams) await jsm.streams.delete(s).catch(() => undefined);
   }
 }
-
-/** Bare js.publish at 1,000/s: publish → ack, the floor under the router's added latency. */
-export async function barePublishLatency(nc: NatsConnection, subject: string, tag: string, n = 3000): Promise<LatencyStats> {
-  const js = jetstream(nc);
-  const body = new TextEncoder().encode(JSON.stringify({ op: 0, t: 'MESSAGE_CREATE', s: 1, d: { guild_id: '1', content: 'x'.repeat(420) } }));
-  const lat: number[] = [];
-  const pending: Promise<unknown>[] = [];
-  const start = performance.now();
-  for (let i = 0; i < n; i++) {
-    const due = start + i;
-    while (performance.now() < due) await new Promise((r) => setTimeout(r, 0));
-    const t = performance.now();
-    pending.push(js.publish(subject, body, { msgID: `bare-paced:${tag}:${i}` }).then(() => lat.push(performance.now() - t)));
-  }
-  await Promise.all(pending);
-  return summarize(lat);
-}
