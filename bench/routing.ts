@@ -146,7 +146,9 @@ export async function runRoutingBench(adminUrl: string = ADMIN_URL): Promise<{ t
     const pacedStats = summarize(paced);
     const bare = summarize(bareLat);
     log(`built-in ingest: ${EVENTS} events through the fake gateway`);
-    const ingest = await runBuiltInIngest(db, nc, jsm, tag, EVENTS);
+    // Twice, each on a fresh fake: one run on a shared machine is too noisy for a throughput ratio.
+    const ingestRuns = [await runBuiltInIngest(db, nc, jsm, tag, EVENTS), await runBuiltInIngest(db, nc, jsm, `${tag}b`, EVENTS)];
+    const ingest = ingestRuns.reduce((a, b) => (ratio(b.botRate, b.floorRate) > ratio(a.botRate, a.floorRate) ? a : b)); // the worse run
     log(`external router: ${EVENTS} events`);
     const external = await runExternalRouter(nc, jsm, table, tag, EVENTS);
 
@@ -175,7 +177,7 @@ export async function runRoutingBench(adminUrl: string = ADMIN_URL): Promise<{ t
     };
     const text = [
       `Event routing (NATS ${NATS_URL}, ${EVENTS} events of ~500 bytes per throughput run, file storage)`,
-      `  built-in ingest (fake gateway -> discord.js -> JetStream): ${num(ingest.botRate)} ev/s vs bare WebSocket client ${num(ingest.floorRate)} ev/s = ${times(figures.ingestRatio)} (goal >= 0.8x)`,
+      ...ingestRuns.map((r, i) => `  built-in ingest run ${i + 1} (fake gateway -> discord.js -> JetStream): ${num(r.botRate)} ev/s vs bare WebSocket client ${num(r.floorRate)} ev/s = ${times(ratio(r.botRate, r.floorRate))} (goal >= 0.8x)`),
       `  sandbox route (external router): ${num(external.routerRate)} ev/s vs bare republishing consumer ${num(external.floorRate)} ev/s = ${times(figures.externalRatio)} (goal >= 0.8x)`,
       `  router + publisher alone: ${num(routerRate)} ev/s vs bare async js.publish ${num(floorRate)} ev/s = ${times(figures.routerRatio)}`,
       `  latency at 1,000 ev/s, received -> acked: p50 ${num(pacedStats.p50)} ms, p99 ${num(pacedStats.p99)} ms; bare publish p50 ${num(bare.p50)} ms, p99 ${num(bare.p99)} ms; added p99 ${num(figures.addedP99Ms)} ms (goal <= 1 ms)`,

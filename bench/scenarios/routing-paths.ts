@@ -113,7 +113,12 @@ export async function runBuiltInIngest(db: BenchDatabase, nc: NatsConnection, js
     await blast(fake, unmapped, channelOf(unmapped), events);
     await waitUntil(() => acked - floorBase >= events, 'the floor to publish every frame');
     const floorRate = events / ((performance.now() - t0) / 1000);
-    ws.close();
+    // Gone before the bot connects: the fake must not keep sending it the bot's share of frames.
+    ws.removeAllListeners('message');
+    await new Promise<void>((resolve) => {
+      ws.once('close', () => resolve());
+      ws.close();
+    });
 
     // The product: RoutingService (route table loaded first) + the bot's discord.js client with its intents and caches.
     const problems: string[] = [];
@@ -136,7 +141,7 @@ export async function runBuiltInIngest(db: BenchDatabase, nc: NatsConnection, js
     // End to end at 1,000 events/s: a mapped guild, its sandbox stream, a consumer of it.
     await db.pool.query(
       `INSERT INTO sandboxes (id, name, owner, status, schema_name, expires_at) VALUES ($1, $2, 'cli:bench', 'running', $3, now() + interval '1 day')`,
-      [sandboxId, `bench-e2e-${tag}`, `sandbox_${sandboxId.replaceAll('-', '')}`],
+      [sandboxId, `bench-e2e-${sandboxId.slice(0, 8)}`, `sandbox_${sandboxId.replaceAll('-', '')}`],
     );
     await service.streamResource().ensure(sandboxId);
     await db.pool.query('INSERT INTO sandbox_guild_mapping (guild_id, sandbox_id) VALUES ($1, $2)', [mapped, sandboxId]);
