@@ -4,7 +4,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../logger.ts';
-import type { RoutingConfig } from './config.ts';
+import { publicNatsUrl, type RoutingConfig } from './config.ts';
 import { attachIngest, type IngestOptions } from './ingest.ts';
 import { RoutingMetrics } from './metrics.ts';
 import { connectNats } from './nats.ts';
@@ -131,7 +131,7 @@ export class RoutingService {
   /** The manager's events probe (health, `status`, SANDBOX_NATS_URL); waits at most 2 s for NATS. */
   eventsProbe(): EventsProbe {
     return {
-      natsUrl: this.opts.config.natsUrl!,
+      natsUrl: publicNatsUrl(this.opts.config.natsUrl!),
       stats: async (id) => (await this.streams(2000)).stats(id),
     };
   }

@@ -2,7 +2,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { Logger } from '../logger.ts';
 import type { EventsProbe } from '../sandbox/manager.ts';
-import type { RoutingConfig } from './config.ts';
+import { publicNatsUrl, type RoutingConfig } from './config.ts';
 import { SandboxStreams } from './streams.ts';
 import type { ExternalResource } from './types.ts';
 
@@ -12,7 +12,9 @@ import type { ExternalResource } from './types.ts';
  * resource (create/destroy/sweep) and its health probe (`status`).
  */
 export class StreamAccess implements EventsProbe {
+  /** Without credentials: it is printed for workers. */
   readonly natsUrl: string;
+  private readonly url: string;
   private driver: Promise<{ nc: NatsConnection; streams: SandboxStreams }> | undefined;
 
   constructor(
@@ -21,12 +23,13 @@ export class StreamAccess implements EventsProbe {
     private readonly timeoutMs = 3000,
   ) {
     if (!config.natsUrl) throw new Error('StreamAccess needs NATS_URL');
-    this.natsUrl = config.natsUrl;
+    this.url = config.natsUrl;
+    this.natsUrl = publicNatsUrl(config.natsUrl);
   }
 
   private streams(): Promise<SandboxStreams> {
     this.driver ??= (async () => {
-      const nc = await connect({ servers: this.natsUrl.split(',').map((s) => s.trim()), name: 'sandbox-cli', timeout: this.timeoutMs });
+      const nc = await connect({ servers: this.url.split(',').map((s) => s.trim()), name: 'sandbox-cli', timeout: this.timeoutMs });
       const streams = new SandboxStreams({
         jsm: await jetstreamManager(nc, { timeout: this.timeoutMs }),
         logger: this.logger,

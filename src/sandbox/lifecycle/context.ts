@@ -24,7 +24,7 @@ export interface HealthProbe {
 
 /** The sandbox event streams as the domain sees them (the NATS side lives in src/routing). */
 export interface EventsProbe {
-  /** NATS_URL, printed by `env`/`connect` as SANDBOX_NATS_URL. */
+  /** NATS_URL without credentials, printed by `env`/`connect` as SANDBOX_NATS_URL. */
   readonly natsUrl: string;
   /** Messages and bytes in the sandbox's stream, undefined when it has none. */
   stats(sandboxId: string): Promise<{ messages: number; bytes: number } | undefined>;
