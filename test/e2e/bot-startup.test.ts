@@ -37,8 +37,8 @@ describe('startup', () => {
   it('logs in and registers /sandbox once, storing the definition hash', async () => {
     await restart();
     expect(app!.client.isReady()).toBe(true);
-    expect(env.fake.commandPuts).toHaveLength(1);
-    expect(env.fake.commandPuts[0]!.scope).toBe('global');
+    expect(env.fake.commandPosts).toHaveLength(1);
+    expect(env.fake.commandPosts[0]!.scope).toBe('global');
     const [command] = env.fake.commands('global');
     expect(command).toMatchObject({ name: 'sandbox', default_member_permissions: '32', contexts: [0] });
     const subcommands = (command!.options ?? []).map((o) => o.name);
@@ -56,21 +56,35 @@ describe('startup', () => {
     const identifies = env.fake.identifies.length;
     await restart();
     expect(env.fake.identifies.length).toBe(identifies + 1);
-    expect(env.fake.commandPuts).toHaveLength(1);
+    expect(env.fake.commandPosts).toHaveLength(1);
   });
 
   it('registers again when the stored hash differs from the definitions', async () => {
     await env.db.pool.query(`UPDATE bot_state SET value = '{"hash":"outdated"}' WHERE key = $1`, [stateKey(env.fake.applicationId, 'global')]);
     await restart();
-    expect(env.fake.commandPuts).toHaveLength(2);
+    expect(env.fake.commandPosts).toHaveLength(2);
     await restart();
-    expect(env.fake.commandPuts).toHaveLength(2);
+    expect(env.fake.commandPosts).toHaveLength(2);
+  });
+
+  it('registers /sandbox next to the team’s own commands, never deleting them (shared application)', async () => {
+    const { guildId } = addGuild(env.fake);
+    // The team's bot registered its own command in this scope first.
+    await fetch(`${env.fake.apiBase}/v10/applications/${env.fake.applicationId}/guilds/${guildId}/commands`, {
+      method: 'POST',
+      headers: { Authorization: `Bot ${env.fake.token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'ping', description: 'the team’s command', type: 1 }),
+    });
+    expect(env.fake.commands(guildId).map((c) => c.name)).toEqual(['ping']);
+    await restart({}, { DEV_GUILD_ID: guildId });
+    expect(env.fake.commands(guildId).map((c) => c.name).sort()).toEqual(['ping', 'sandbox']);
+    expect(env.fake.commandPuts).toHaveLength(0);
   });
 
   it('registers to DEV_GUILD_ID when it is set', async () => {
     const { guildId } = addGuild(env.fake);
     await restart({}, { DEV_GUILD_ID: guildId });
-    expect(env.fake.commandPuts.at(-1)!.scope).toBe(guildId);
+    expect(env.fake.commandPosts.at(-1)!.scope).toBe(guildId);
     expect(env.fake.commands(guildId).map((c) => c.name)).toEqual(['sandbox']);
   });
 });

@@ -130,6 +130,10 @@ export class FakeDiscord {
     return this.state.commandPuts;
   }
 
+  get commandPosts(): readonly CommandPut[] {
+    return this.state.commandPosts;
+  }
+
   get interactions(): InteractionHandle[] {
     return [...this.state.interactions.values()];
   }

@@ -103,6 +103,7 @@ function commandRoutes(prefix: string): Route[] {
       'POST',
       prefix,
       withScope((ctx, scope, current) => {
+        ctx.state.commandPosts.push({ scope, body: ctx.body, at: ctx.at });
         const command = buildCommand(ctx, scope, ctx.body, current);
         const isNew = !current.some((c) => c.id === command.id);
         ctx.state.commands.set(scope, [...current.filter((c) => c.id !== command.id), command]);

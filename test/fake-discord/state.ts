@@ -105,6 +105,8 @@ export class FakeState {
   readonly dms: DmRecord[] = [];
   readonly channelMessages: ChannelMessageRecord[] = [];
   readonly commandPuts: CommandPut[] = [];
+  /** Single-command creates (POST, an upsert by name), as the bot registers /sandbox. */
+  readonly commandPosts: CommandPut[] = [];
 
   constructor(
     readonly botUser: FakeUser,
