@@ -131,6 +131,11 @@ describe('event routing through the app', () => {
 
   it('a mapped guild’s MESSAGE_CREATE and GUILD_MEMBER_ADD arrive only on its sandbox subject, an unmapped guild’s only on production', async () => {
     const before = { s: (await stored(sandboxStream)).length, p: (await stored(production)).length };
+    // Routed only: discord.js builds no Message or GuildMember for them (the bot never reads them).
+    let built = 0;
+    const count = (): void => void built++;
+    app.client.on('messageCreate', count);
+    app.client.on('guildMemberAdd', count);
     for (const g of [home, other]) {
       env.fake.dispatchEvent('MESSAGE_CREATE', message(g, `hello ${g}`));
       memberAdd(g);
@@ -147,6 +152,9 @@ describe('event routing through the app', () => {
       [`${prefix}.MESSAGE_CREATE`, other],
       [`${prefix}.GUILD_MEMBER_ADD`, other],
     ]);
+    app.client.off('messageCreate', count);
+    app.client.off('guildMemberAdd', count);
+    expect(built).toBe(0);
     // Only the GUILD_CREATE at login, before the guild was mapped.
     expect(ofGuild(await stored(production), home).map((m) => m.t)).toEqual(['GUILD_CREATE']);
   });
