@@ -148,6 +148,9 @@ async function main(): Promise<void> {
     }
 
     if (process.env.BENCH_SDK !== '0') footprint.sdk = await runSdkBench(progress).then(({ text, ...r }) => (console.log(`\n${text}`), r));
+    // Event routing (needs NATS): BENCH_ROUTING=1 adds its section (bench/routing.ts).
+    if (process.env.BENCH_ROUTING === '1') footprint.routing = await import('./routing.ts').then(async ({ runRoutingBench }) => { progress('event routing'); const r = await runRoutingBench(cfg.adminUrl); console.log(`\n${r.text}`); return r.figures; });
+
     mkdirSync(RESULTS_DIR, { recursive: true });
     const file = join(RESULTS_DIR, `${results.startedAt.replace(/[:.]/g, '-')}.json`);
     writeFileSync(file, `${JSON.stringify({ ...results, ...footprint }, null, 2)}\n`);

@@ -47,6 +47,8 @@ export interface App {
   metrics: Metrics;
   http: HttpServer;
   sweeper: Sweeper;
+  /** Event routing; undefined without NATS_URL. */
+  routing: RoutingService | undefined;
   stop(): Promise<void>;
 }
 
@@ -63,18 +65,19 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const botStore = new BotStore(db.prisma);
   const metrics = new Metrics({ store: botStore, logger });
   const redis = createRedisProbe(config.redisUrl, logger);
+  // Event routing: only with NATS_URL. The embedded database polls the route version (NOTIFY cannot reach us there).
+  const routing = config.routing.natsUrl
+    ? new RoutingService({ config: config.routing, pool: db.pool, databaseUrl: db.url, embedded: db.embedded, logger, registry: metrics.registry })
+    : undefined;
+  if (!routing) logger.info('event routing off (NATS_URL is not set)');
+  // GATEWAY_INTENTS only matter when their events are routed; without routing, Guilds alone.
   const client = createClient(opts.apiUrl ?? config.discord.apiUrl, {
     waitGuildTimeoutMs: opts.waitGuildTimeoutMs,
-    intents: config.routing.natsUrl ? config.routing.intents.bits : undefined,
+    intents: routing ? config.routing.intents.bits : undefined,
   });
   const directory = new DiscordGuildDirectory(client);
   // Per-sandbox role (isolation on), Redis ACL user and keys; connection variables for `/sandbox connect`.
   const isolation = wireIsolation(config, logger, opts.databaseUrl ?? config.databaseUrl);
-  // Event routing (NATS_URL), minimal wiring: the route table before login, the stream as a resource, routesChanged.
-  const routing = config.routing.natsUrl
-    ? new RoutingService({ config: config.routing, pool: db.pool, databaseUrl: db.url, embedded: db.embedded, logger, registry: metrics.registry })
-    : undefined;
-  const managerObserver = opts.managerObserver ?? metrics.managerObserver();
   const manager = new SandboxManager({
     postgresResources: isolation.postgresResources,
     resources: [...(routing ? [routing.streamResource()] : []), ...isolation.resources],
@@ -85,15 +88,8 @@ export async function startApp(opts: AppOptions): Promise<App> {
     adminIds: config.adminIds,
     guilds: directory,
     redis,
-    observer: routing
-      ? {
-          ...managerObserver,
-          routesChanged: () => {
-            managerObserver.routesChanged?.();
-            void routing.routesChanged().catch((err: unknown) => logger.warn({ err }, 'route table catch-up failed'));
-          },
-        }
-      : managerObserver,
+    observer: withRouting(opts.managerObserver ?? metrics.managerObserver(), routing),
+    events: routing?.eventsProbe(),
   });
   const registry = new GuildRegistry(manager, logger);
   const confirmations = new Confirmations();
@@ -106,7 +102,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     destroyConfirmTimeoutMs: opts.destroyConfirmTimeoutMs ?? 60_000,
     observer: opts.observer ?? metrics.botObserver(),
   });
-  const { ready } = attachEvents({
+  const { ready, joining } = attachEvents({
     client,
     registry,
     directory,
@@ -134,6 +130,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     registry: metrics.registry,
     pingDatabase: () => botStore.ping(),
     isGatewayReady: () => client.isReady(),
+    eventsHealth: () => routing?.health() ?? 'disabled',
     logger,
   });
 
@@ -146,7 +143,8 @@ export async function startApp(opts: AppOptions): Promise<App> {
     await sweeper.stop();
     await dispatcher.drain(opts.drainTimeoutMs ?? 10_000);
     await client.destroy();
-    await routing?.close();
+    // After the gateway: every event received is handed to NATS (or counted as dropped) before we go.
+    await routing?.close().catch((err: unknown) => logger.warn({ err: { message: (err as Error).message } }, 'closing event routing failed'));
     await http.stop();
     await redis?.close();
     await isolation.close();
@@ -158,8 +156,10 @@ export async function startApp(opts: AppOptions): Promise<App> {
   try {
     await http.start();
     if (routing) {
+      // No leaks: the route table is loaded and its change feed running before the first dispatch can arrive.
       await routing.start();
-      routing.attach(client);
+      // A guild's GUILD_CREATE (and its later events) wait for the join rules, which may map it to a sandbox.
+      routing.attach(client, { holdGuild: (guildId) => joining(guildId) ?? (client.isReady() ? undefined : ready) });
     }
     await client.login(token);
     await ready;
@@ -174,5 +174,16 @@ export async function startApp(opts: AppOptions): Promise<App> {
     throw err;
   }
   sweeper.start();
-  return { client, manager, registry, dispatcher, db, metrics, http, sweeper, stop };
+  return { client, manager, registry, dispatcher, db, metrics, http, sweeper, routing, stop };
+}
+
+/** The manager's observer, plus: a committed mapping change is applied to this process's route table at once. */
+function withRouting(observer: ManagerObserver, routing: RoutingService | undefined): ManagerObserver {
+  if (!routing) return observer;
+  return {
+    ...observer,
+    routesChanged: async () => {
+      await Promise.all([observer.routesChanged?.(), routing.routesChanged()]);
+    },
+  };
 }

@@ -1,4 +1,4 @@
-import { Client, GatewayIntentBits, Options } from 'discord.js';
+import { Client, GatewayIntentBits, Options, Status } from 'discord.js';
 import { NO_MENTIONS } from './replies.ts';
 
 /**
@@ -11,16 +11,59 @@ const NOTHING = 0;
 const isSelf = (client: () => Client) => (entry: { id: string }) => entry.id === client().user?.id;
 
 /**
- * The discord.js client. Only the Guilds intent: guild joins/leaves/outages and interactions.
- * `apiUrl` points REST (and, through GET /gateway/bot, the gateway) at any Discord-compatible
- * server, e.g. the test fake.
+ * Dispatches the bot itself never reads: with routing on they arrive only to be published (the 'raw' event), so
+ * discord.js does not build and discard a Message, GuildMember, Presence… for each of them. Everything the bot
+ * does read (READY, RESUMED, guilds, roles, channels, its own member and user, interactions) is still handled.
  */
-export function createClient(apiUrl?: string, opts: { waitGuildTimeoutMs?: number | undefined; intents?: number | undefined } = {}): Client {
+export const ROUTED_ONLY_DISPATCHES: ReadonlySet<string> = new Set([
+  'MESSAGE_CREATE',
+  'MESSAGE_UPDATE',
+  'MESSAGE_DELETE',
+  'MESSAGE_DELETE_BULK',
+  'MESSAGE_REACTION_ADD',
+  'MESSAGE_REACTION_REMOVE',
+  'MESSAGE_REACTION_REMOVE_ALL',
+  'MESSAGE_REACTION_REMOVE_EMOJI',
+  'MESSAGE_POLL_VOTE_ADD',
+  'MESSAGE_POLL_VOTE_REMOVE',
+  'TYPING_START',
+  'PRESENCE_UPDATE',
+  'GUILD_MEMBER_ADD',
+  'GUILD_MEMBER_REMOVE',
+  'GUILD_MEMBERS_CHUNK',
+  'VOICE_STATE_UPDATE',
+  'VOICE_CHANNEL_EFFECT_SEND',
+  'THREAD_MEMBER_UPDATE',
+  'THREAD_MEMBERS_UPDATE',
+  'GUILD_SCHEDULED_EVENT_USER_ADD',
+  'GUILD_SCHEDULED_EVENT_USER_REMOVE',
+  'GUILD_BAN_ADD',
+  'GUILD_BAN_REMOVE',
+  'GUILD_AUDIT_LOG_ENTRY_CREATE',
+  'AUTO_MODERATION_ACTION_EXECUTION',
+  'INVITE_CREATE',
+  'INVITE_DELETE',
+  'CHANNEL_PINS_UPDATE',
+  'WEBHOOKS_UPDATE',
+  'GUILD_INTEGRATIONS_UPDATE',
+]);
+
+export interface ClientOptions {
+  waitGuildTimeoutMs?: number | undefined;
+  /** Gateway intents bitfield (config.routing.intents.bits); Guilds is always added. Default Guilds only. */
+  intents?: number | undefined;
+}
+
+/**
+ * The discord.js client with the configured intents (`Guilds` always: guild joins/leaves/outages and
+ * interactions; others only so that their events can be routed). `apiUrl` points REST (and, through GET
+ * /gateway/bot, the gateway) at any Discord-compatible server, e.g. the test fake.
+ */
+export function createClient(apiUrl?: string, opts: ClientOptions = {}): Client {
   let client!: Client;
   const self = isSelf(() => client);
   client = new Client({
-    // With routing on, the intents of GATEWAY_INTENTS (Guilds always included) so the routed events arrive.
-    intents: opts.intents ?? [GatewayIntentBits.Guilds],
+    intents: (opts.intents ?? 0) | GatewayIntentBits.Guilds,
     // How long READY waits for guilds that are still unavailable (an outage) before firing.
     ...(opts.waitGuildTimeoutMs !== undefined ? { waitGuildTimeout: opts.waitGuildTimeoutMs } : {}),
     allowedMentions: { ...NO_MENTIONS },
@@ -54,5 +97,20 @@ export function createClient(apiUrl?: string, opts: { waitGuildTimeoutMs?: numbe
     // Nothing above grows, so the default sweepers (threads) are all there is to sweep.
     sweepers: Options.DefaultSweeperSettings,
   });
+  skipRoutedOnly(client);
   return client;
+}
+
+/** 'raw' (routing) is emitted before handlePacket, so skipping the handler changes nothing the ingest sees. */
+function skipRoutedOnly(client: Client): void {
+  const ws = client.ws as unknown as { status: Status; handlePacket?: (packet?: { t?: string }, shard?: unknown) => boolean };
+  const original = ws.handlePacket;
+  if (typeof original !== 'function') return;
+  ws.handlePacket = function (this: typeof ws, packet, shard) {
+    if (packet?.t && ROUTED_ONLY_DISPATCHES.has(packet.t)) {
+      // Once ready, call it without the packet: the queue of packets held until READY still drains as it would.
+      return this.status === Status.Ready ? original.call(this, undefined, shard) : true;
+    }
+    return original.call(this, packet, shard);
+  };
 }

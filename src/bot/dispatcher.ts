@@ -90,7 +90,19 @@ export class Dispatcher {
     return this.inFlight.size;
   }
 
+  /**
+   * Ours: `/sandbox` commands, their autocomplete and our confirmation buttons. The application is shared with the
+   * team's bot: every other interaction is routed to its events and answered by its worker, never by us.
+   */
+  isOwn(interaction: Interaction): boolean {
+    if (interaction.isChatInputCommand() || interaction.isAutocomplete()) return interaction.commandName === sandboxCommand.name;
+    if (interaction.isButton()) return this.deps.confirmations.owns(interaction.customId);
+    return false;
+  }
+
   private async route(interaction: Interaction, received: number): Promise<void> {
+    // Before anything else, during shutdown too: not ours, not answered.
+    if (!this.isOwn(interaction)) return;
     if (!this.accepting) {
       if (interaction.isAutocomplete()) return void (await interaction.respond([]).catch(() => undefined));
       if (interaction.isRepliable()) {
@@ -100,12 +112,9 @@ export class Dispatcher {
       }
       return;
     }
-    if (interaction.isChatInputCommand() && interaction.commandName === sandboxCommand.name) return this.command(interaction, received);
-    if (interaction.isAutocomplete() && interaction.commandName === sandboxCommand.name) return this.autocomplete(interaction, received);
+    if (interaction.isChatInputCommand()) return this.command(interaction, received);
+    if (interaction.isAutocomplete()) return this.autocomplete(interaction, received);
     if (interaction.isButton()) return this.button(interaction, received);
-    if (interaction.isRepliable()) {
-      await interaction.reply({ content: 'Unknown command.', flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
-    }
   }
 
   private actorOf(interaction: Interaction): Actor {

@@ -18,7 +18,14 @@ export interface EventDeps {
  * Wires gateway events to the domain. Every handler is wrapped: a failure is logged and never
  * takes the bot down. An outage (`guildUnavailable`) changes nothing.
  */
-export function attachEvents(deps: EventDeps): { ready: Promise<void> } {
+export interface AttachedEvents {
+  /** Resolves once READY's reconciliation and ready tasks ran. */
+  ready: Promise<void>;
+  /** The join rules running for this guild (its GUILD_CREATE), if any; resolves when they ran, never rejects. */
+  joining(guildId: string): Promise<void> | undefined;
+}
+
+export function attachEvents(deps: EventDeps): AttachedEvents {
   const { client, registry, directory, dispatcher } = deps;
   const log = deps.logger.child({ component: 'gateway-events' });
   const verifierFor = (guildId: string) => (userId: string) => directory.canManageGuild(guildId, userId);
@@ -27,6 +34,19 @@ export function attachEvents(deps: EventDeps): { ready: Promise<void> } {
     (...args: A): void => {
       fn(...args).catch((err) => log.error({ err, event }, 'event handler failed'));
     };
+
+  const joins = new Map<string, Promise<void>>();
+  const track = (guildId: string, work: Promise<unknown>): Promise<void> => {
+    const done = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    joins.set(guildId, done);
+    void done.then(() => {
+      if (joins.get(guildId) === done) joins.delete(guildId);
+    });
+    return work as Promise<void>;
+  };
 
   let markReady!: () => void;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
@@ -46,16 +66,18 @@ export function attachEvents(deps: EventDeps): { ready: Promise<void> } {
   );
   client.on(
     Events.GuildCreate,
-    safe('guildCreate', async (guild: Guild) => {
-      const outcome = await registry.onGuildJoin(guild.id, guild.ownerId, verifierFor(guild.id));
-      log.info({ guildId: guild.id, ...outcome }, 'joined guild');
-    }),
+    safe('guildCreate', (guild: Guild) =>
+      track(
+        guild.id,
+        registry.onGuildJoin(guild.id, guild.ownerId, verifierFor(guild.id)).then((outcome) => log.info({ guildId: guild.id, ...outcome }, 'joined guild')),
+      ),
+    ),
   );
   client.on(
     Events.GuildAvailable,
     safe('guildAvailable', async (guild: Guild) => {
       // After READY only: a guild that was unavailable at startup may be new to us.
-      if (client.isReady()) await registry.onGuildSeen({ id: guild.id, ownerId: guild.ownerId }, verifierFor(guild.id));
+      if (client.isReady()) await track(guild.id, registry.onGuildSeen({ id: guild.id, ownerId: guild.ownerId }, verifierFor(guild.id)));
     }),
   );
   client.on(
@@ -70,5 +92,5 @@ export function attachEvents(deps: EventDeps): { ready: Promise<void> } {
   client.on(Events.Error, (err) => log.error({ err }, 'client error'));
   client.on(Events.Warn, (message) => log.warn({ message }, 'client warning'));
   client.on(Events.ShardDisconnect, (event, shardId) => log.warn({ code: event.code, shardId }, 'gateway disconnected'));
-  return { ready };
+  return { ready, joining: (guildId) => joins.get(guildId) };
 }

@@ -28,7 +28,9 @@ export const stateKey = (applicationId: string, scope: string): string => `comma
 
 /**
  * Registers the command definitions only when they changed since the last registration for this
- * application and scope, so restarts do not spend Discord's daily command-creation budget.
+ * application and scope, so restarts do not spend Discord's daily command-creation budget. The
+ * application is shared with the team's bot: each of our commands is created on its own (POST, an
+ * upsert by name), never by a bulk overwrite, which would delete the team's commands.
  */
 export async function registerCommands(opts: RegisterOptions): Promise<RegisterResult> {
   const scope = opts.devGuildId ? `guild:${opts.devGuildId}` : 'global';

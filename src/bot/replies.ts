@@ -39,6 +39,14 @@ export function sandboxEmbed(sandbox: Sandbox, title = sandbox.name): EmbedBuild
     .setFooter({ text: `id ${sandbox.id}` });
 }
 
+/** The event stream's state, with its message count and size when it exists. */
+function eventsText(e: SandboxHealth['events']): string {
+  if (e.state !== 'ok') return e.state;
+  const bytes = e.bytes ?? 0;
+  const size = bytes < 1024 ? `${bytes} B` : bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+  return `ok: ${e.messages ?? 0} messages, ${size}`;
+}
+
 export function healthEmbed(sandbox: Sandbox, health: SandboxHealth): EmbedBuilder {
   // A destroyed sandbox has no health and no time left; the embed says when it was destroyed.
   if (sandbox.status === 'destroyed') return sandboxEmbed(sandbox).setDescription(sandbox.destroyedAt ? `🗑️ Destroyed ${relativeTime(sandbox.destroyedAt)}` : '🗑️ Destroyed');
@@ -53,6 +61,7 @@ export function healthEmbed(sandbox: Sandbox, health: SandboxHealth): EmbedBuild
       { name: 'Tables', value: tables },
       { name: 'Time left', value: `${hours} h ${minutes} min`, inline: true },
       { name: 'Redis', value: health.redis.state, inline: true },
+      { name: 'Events', value: eventsText(health.events), inline: true },
     );
 }
 

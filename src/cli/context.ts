@@ -7,6 +7,7 @@ import type { Actor } from '../sandbox/types.ts';
 import { operatorName } from '../sandbox/validation.ts';
 import { createRedisProbe } from '../redis.ts';
 import { wireIsolation } from '../isolation.ts';
+import { StreamAccess } from '../routing/stream-probe.ts';
 
 export interface CliContext {
   config: Config;
@@ -40,6 +41,8 @@ export async function openCliContext(opts: { migrate?: boolean } = {}): Promise<
   const redis = createRedisProbe(config.redisUrl, logger);
   // The same role, Redis ACL user and keys as the bot, so CLI creates and destroys behave the same.
   const isolation = wireIsolation(config, logger);
+  // With NATS_URL, creates and destroys make and remove the sandbox's stream here too, and `status` shows it.
+  const streams = config.routing.natsUrl ? new StreamAccess(config.routing, logger) : undefined;
   const manager = new SandboxManager({
     prisma: db.prisma,
     logger,
@@ -47,8 +50,9 @@ export async function openCliContext(opts: { migrate?: boolean } = {}): Promise<
     adminIds: config.adminIds,
     redis,
     postgresResources: isolation.postgresResources,
-    resources: [...isolation.resources],
+    resources: [...(streams ? [streams.resource()] : []), ...isolation.resources],
     connectionEnv: (s) => isolation.connectionEnv(s),
+    events: streams,
   });
   return {
     config,
@@ -59,6 +63,7 @@ export async function openCliContext(opts: { migrate?: boolean } = {}): Promise<
     close: async () => {
       await redis?.close();
       await isolation.close();
+      await streams?.close();
       await db.close();
     },
   };

@@ -50,8 +50,21 @@ export function healthText(h: SandboxHealth): string {
     `schema     ${h.schema.state}${h.schema.exists ? ` (${h.schema.totalRows} rows)` : ''}`,
     ...h.schema.tables.map((t) => `  ${t.tableName.padEnd(12)} ${t.rowCount}`),
     `redis      ${h.redis.state}${h.redis.detail ? ` (${h.redis.detail})` : ''}`,
+    `events     ${eventsText(h.events)}`,
   ];
   return lines.join('\n');
+}
+
+/** `ok (12 messages, 4.1 KiB)`, `missing`, `disabled`, `error (why)`. */
+export function eventsText(e: SandboxHealth['events']): string {
+  if (e.state === 'ok') return `ok (${e.messages ?? 0} messages, ${formatBytes(e.bytes ?? 0)})`;
+  return `${e.state}${e.detail ? ` (${e.detail})` : ''}`;
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 export function table(rows: Sandbox[], now: Date): string {

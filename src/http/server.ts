@@ -12,6 +12,8 @@ export interface HttpServerDeps {
   /** Resolves when the database answers (BotStore.ping). */
   pingDatabase: () => Promise<unknown>;
   isGatewayReady: () => boolean;
+  /** Event routing: `degraded` while NATS is away (still ready: events buffer), `disabled` without NATS_URL (default). */
+  eventsHealth?: () => 'ok' | 'degraded' | 'disabled';
   logger: Logger;
   /** How long /readyz waits for the database (default 2 s). */
   dbTimeoutMs?: number;
@@ -31,7 +33,8 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 /**
  * Liveness, readiness and Prometheus metrics over node:http.
  * - GET /healthz: 200 while the process serves requests.
- * - GET /readyz: 200 only when the database answers and the gateway is ready; else 503 with reasons.
+ * - GET /readyz: 200 only when the database answers and the gateway is ready; else 503 with reasons. `checks.events`
+ *   reports event routing (ok | degraded | disabled) and never makes it 503: while NATS is away events buffer.
  * - GET /metrics: Prometheus text format.
  */
 export class HttpServer {
@@ -109,7 +112,17 @@ export class HttpServer {
 
   private async readyz(res: ServerResponse): Promise<void> {
     const reasons: string[] = [];
-    const checks: { database: 'ok' | 'error' | 'timeout'; gateway: 'ready' | 'not_ready' } = { database: 'ok', gateway: 'ready' };
+    let events: 'ok' | 'degraded' | 'disabled' = 'disabled';
+    try {
+      events = this.deps.eventsHealth?.() ?? 'disabled';
+    } catch {
+      events = 'degraded';
+    }
+    const checks: { database: 'ok' | 'error' | 'timeout'; gateway: 'ready' | 'not_ready'; events: 'ok' | 'degraded' | 'disabled' } = {
+      database: 'ok',
+      gateway: 'ready',
+      events,
+    };
     try {
       await withTimeout(this.deps.pingDatabase(), this.dbTimeoutMs);
     } catch (err) {

@@ -16,6 +16,7 @@ export const SWEEP_ACTIONS = [
   'claim_rechecked',
   'postgres_recreated',
   'postgres_orphan_dropped',
+  'route_changes_pruned',
 ] as const;
 export type SweepAction = (typeof SWEEP_ACTIONS)[number];
 

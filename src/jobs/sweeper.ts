@@ -12,6 +12,7 @@ import { ensureMissingExternal, markMissingSchemas } from './steps/missing.ts';
 import { dropOrphanSchemas, removeOrphanExternal } from './steps/orphans.ts';
 import { reconcileStuck } from './steps/reconcile-stuck.ts';
 import { dropOrphanPostgresResources, recreateMissingPostgresResources } from './steps/postgres-resources.ts';
+import { pruneRouteChanges } from './steps/route-log.ts';
 import { cleanFailed, retryTeardowns } from './steps/retry-teardowns.ts';
 import { expireClaims, recheckDeferredClaims, type ClaimRechecks } from './steps/claims.ts';
 import { emptySummary, type SweepAction, type SweepSummary } from './sweep-summary.ts';
@@ -152,6 +153,7 @@ export class Sweeper {
     if (this.claimRechecks) await this.step(summary, 'claim_rechecked', () => recheckDeferredClaims(ctx, this.claimRechecks!));
     await this.step(summary, 'postgres_recreated', () => recreateMissingPostgresResources(ctx));
     await this.step(summary, 'postgres_orphan_dropped', () => dropOrphanPostgresResources(ctx));
+    await this.step(summary, 'route_changes_pruned', () => pruneRouteChanges(ctx));
     summary.durationMs = Math.round(performance.now() - started);
     this.observer.pass?.(summary);
     const level = summary.failures.length || summary.schemaMissing.length ? 'warn' : 'info';

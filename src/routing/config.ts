@@ -101,3 +101,22 @@ export function parseRoutingConfig(env: NodeJS.ProcessEnv, problems: string[]): 
     ingestSubject,
   };
 }
+
+/** NATS_URL as a worker may be shown it (`sandbox env`, `/sandbox connect`): every server without user or password. */
+export function publicNatsUrl(natsUrl: string): string {
+  return natsUrl
+    .split(',')
+    .map((raw) => {
+      const u = raw.trim();
+      try {
+        const parsed = new URL(u.includes('://') ? u : `nats://${u}`);
+        if (!parsed.username && !parsed.password) return u;
+        parsed.username = '';
+        parsed.password = '';
+        return parsed.toString().replace(/\/$/, '');
+      } catch {
+        return u.replace(/\/\/[^@/]*@/, '//');
+      }
+    })
+    .join(',');
+}

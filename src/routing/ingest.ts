@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { Client } from 'discord.js';
 import type { Logger } from '../logger.ts';
 import type { EventRouter } from './router.ts';
-import { gatewayMsgId } from './subjects.ts';
+import { gatewayMsgId, guildOf } from './subjects.ts';
 import type { GatewayDispatch } from './types.ts';
 
 /** custom_id prefix of our own buttons (src/bot/confirmations.ts). */
@@ -20,11 +20,21 @@ export function isOwnInteraction(d: unknown): boolean {
   return typeof customId === 'string' && customId.startsWith(OWN_CUSTOM_ID_PREFIX);
 }
 
+export interface IngestOptions {
+  /**
+   * Called (after discord.js handled the packet) for each GUILD_CREATE: a promise holds that guild's dispatches, in
+   * order, until the join rules ran (a claim may map it to a sandbox). Bounded by `holdTimeoutMs`.
+   */
+  holdGuild?: (guildId: string) => Promise<void> | undefined;
+  /** Default 5 s. */
+  holdTimeoutMs?: number;
+}
+
 /**
  * The discord.js adapter: every gateway dispatch the client receives is routed, except our own interactions.
  * Returns a function that detaches it.
  */
-export function attachIngest(client: Client, router: EventRouter, logger: Logger): () => void {
+export function attachIngest(client: Client, router: EventRouter, logger: Logger, opts: IngestOptions = {}): () => void {
   const log = logger.child({ component: 'ingest' });
   let warnedNoSession = false;
   // Without a session id, ids must still never collide with another process's (the stream would drop them as repeats).
@@ -41,10 +51,47 @@ export function attachIngest(client: Client, router: EventRouter, logger: Logger
         warnedNoSession = true;
         log.warn({ shardId, t: packet.t }, 'dispatch before the session is known; its message id uses a per-process placeholder');
       }
-      router.route(packet, { msgId: gatewayMsgId(shardId, session ?? noSession, packet.s), receivedAt });
+      const input = { msgId: gatewayMsgId(shardId, session ?? noSession, packet.s), receivedAt };
+      if (!opts.holdGuild) return router.route(packet, input);
+      const guildId = guildOf(packet);
+      const queue = guildId === undefined ? undefined : held.get(guildId);
+      if (queue) return void queue.push([packet, input]);
+      if (packet.t !== 'GUILD_CREATE' || guildId === undefined) return router.route(packet, input);
+      hold(guildId, [packet, input]);
     } catch (err) {
       log.error({ err: { message: (err as Error).message }, t: packet?.t }, 'routing a dispatch failed');
     }
+  };
+  type Held = [GatewayDispatch, { msgId: string; receivedAt: number }];
+  const held = new Map<string, Held[]>();
+  const hold = (guildId: string, first: Held): void => {
+    const queue: Held[] = [first];
+    held.set(guildId, queue);
+    // discord.js handles the packet (and emits guildCreate) right after 'raw', in the same tick: look after it.
+    void Promise.resolve()
+      .then(() => {
+        const gate = opts.holdGuild!(guildId);
+        if (!gate) return;
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<void>((resolve) => {
+          timer = setTimeout(() => {
+            log.warn({ guildId }, 'join rules did not finish in time; routing the guild’s events with the current table');
+            resolve();
+          }, opts.holdTimeoutMs ?? 5000);
+        });
+        return Promise.race([gate, late]).finally(() => clearTimeout(timer));
+      })
+      .catch((err: unknown) => log.warn({ err: { message: (err as Error).message }, guildId }, 'waiting for the join rules failed'))
+      .finally(() => {
+        held.delete(guildId);
+        for (const [packet, input] of queue) {
+          try {
+            router.route(packet, input);
+          } catch (err) {
+            log.error({ err: { message: (err as Error).message }, t: packet.t }, 'routing a dispatch failed');
+          }
+        }
+      });
   };
   client.on('raw', onRaw);
   return () => void client.off('raw', onRaw);

@@ -4,8 +4,8 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../logger.ts';
-import type { RoutingConfig } from './config.ts';
-import { attachIngest } from './ingest.ts';
+import { publicNatsUrl, type RoutingConfig } from './config.ts';
+import { attachIngest, type IngestOptions } from './ingest.ts';
 import { RoutingMetrics } from './metrics.ts';
 import { connectNats } from './nats.ts';
 import { EventPublisher } from './publisher.ts';
@@ -13,6 +13,7 @@ import { RouteTable } from './route-table.ts';
 import { EventRouter } from './router.ts';
 import { SandboxStreams, ensureProductionStream } from './streams.ts';
 import type { ExternalResource } from './types.ts';
+import type { EventsProbe } from '../sandbox/manager.ts';
 
 export type EventsHealth = 'ok' | 'degraded' | 'disabled';
 
@@ -79,9 +80,9 @@ export class RoutingService {
   }
 
   /** Routes every dispatch the client receives (except our own interactions). */
-  attach(client: Client): void {
+  attach(client: Client, ingest: IngestOptions = {}): void {
     this.detach?.();
-    this.detach = attachIngest(client, this.router, this.opts.logger);
+    this.detach = attachIngest(client, this.router, this.opts.logger, ingest);
   }
 
   /** The manager's observer hook: a process applies its own committed mapping change at once. */
@@ -124,6 +125,14 @@ export class RoutingService {
       remove: async (id) => (await this.streams()).remove(id),
       exists: async (id) => (await this.streams()).exists(id),
       list: async () => (await this.streams()).list(),
+    };
+  }
+
+  /** The manager's events probe (health, `status`, SANDBOX_NATS_URL); waits at most 2 s for NATS. */
+  eventsProbe(): EventsProbe {
+    return {
+      natsUrl: publicNatsUrl(this.opts.config.natsUrl!),
+      stats: async (id) => (await this.streams(2000)).stats(id),
     };
   }
 

@@ -89,13 +89,13 @@ export class GuildRegistry {
     if (claims.length) {
       const result = await this.applyClaims(guildId, claims, verifyClaimant);
       if (result) {
-        if (result.outcome === 'mapped') routesChanged(this.manager.context);
+        if (result.outcome === 'mapped') await routesChanged(this.manager.context);
         log.info({ claims: claims.length, ...result }, 'pending claims applied on join');
         return result;
       }
     }
     const result = await this.applyOwnerRule(guildId, guildOwnerId);
-    if (result.outcome === 'mapped') routesChanged(this.manager.context);
+    if (result.outcome === 'mapped') await routesChanged(this.manager.context);
     log.info({ ownerId: guildOwnerId, ...result }, result.outcome === 'mapped' ? 'guild mapped to its owner’s sandbox' : 'guild left unmapped');
     return result;
   }
@@ -239,7 +239,7 @@ export class GuildRegistry {
       await this.store.markGuildLeft(tx, guildId);
       return this.unmapGuild(tx, guildId, LEAVE, 'bot_removed');
     });
-    if (result.unmappedSandboxId) routesChanged(this.manager.context);
+    if (result.unmappedSandboxId) await routesChanged(this.manager.context);
     this.log.info({ guildId, actor: 'system:guild-leave', sandboxId: result.unmappedSandboxId }, 'bot removed from guild');
     return result;
   }
@@ -292,7 +292,7 @@ export class GuildRegistry {
         });
         if (unmappedSandboxId) {
           summary.unmapped++;
-          routesChanged(this.manager.context);
+          await routesChanged(this.manager.context);
         }
       } catch (err) {
         this.log.error({ guildId, err }, 'unmapping a guild the bot is not in failed');

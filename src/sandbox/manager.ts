@@ -15,12 +15,13 @@ import type { ExternalResource, PostgresResource } from './resources.ts';
 import { regrant } from './lifecycle/postgres-resources.ts';
 import { rotateCredentials, type RotateResult } from './lifecycle/credentials.ts';
 import type { Tx } from './store/store.ts';
+import type { EventsProbe } from './lifecycle/context.ts';
 import { SchemaProvisioner } from './store/schemas.ts';
 import { SandboxStore, type StatusExtras } from './store/store.ts';
 import { DEFAULT_LIMITS, type Actor, type CreateInput, type CreateResult, type GuildRegistration, type ListFilter, type Sandbox, type SandboxHealth, type SandboxLimits, type SandboxStatus } from './types.ts';
 
 export type { SkippedGuild } from './lifecycle/create.ts';
-export type { HealthProbe, ManagerObserver } from './lifecycle/context.ts';
+export type { EventsProbe, HealthProbe, ManagerObserver } from './lifecycle/context.ts';
 export { destroyBackoffMs } from './lifecycle/destroy.ts';
 export { toSandbox } from './store/store.ts';
 
@@ -42,6 +43,8 @@ export interface ManagerDeps {
   postgresResources?: PostgresResource[];
   /** Extra variables `sandbox env` and `/sandbox connect` print (credentials, NATS); see src/sandbox/isolation.ts. */
   connectionEnv?: (sandbox: Sandbox) => Record<string, string>;
+  /** Event stream stats for health and `status`; absent means event routing is off ("disabled"). */
+  events?: EventsProbe | undefined;
 }
 
 /**
@@ -80,6 +83,7 @@ export class SandboxManager {
       postgresResources: this.postgresResources,
       connectionEnv: deps.connectionEnv,
       redis: deps.redis,
+      events: deps.events,
     };
   }
 

@@ -110,6 +110,8 @@ export interface SandboxHealth {
   guildCount: number;
   ttlRemainingMs: number;
   redis: { state: CheckState; detail?: string };
+  /** The sandbox's event stream: `disabled` without event routing; messages and bytes when it exists. */
+  events: { state: CheckState; messages?: number; bytes?: number; detail?: string };
   checkedAt: Date;
 }
 

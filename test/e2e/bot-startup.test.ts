@@ -72,6 +72,20 @@ describe('startup', () => {
     expect(env.fake.commandWrites).toHaveLength(2);
   });
 
+  it('registers /sandbox next to the team’s own commands, never deleting them (shared application)', async () => {
+    const { guildId } = addGuild(env.fake);
+    // The team's bot registered its own command in this scope first.
+    await fetch(`${env.fake.apiBase}/v10/applications/${env.fake.applicationId}/guilds/${guildId}/commands`, {
+      method: 'POST',
+      headers: { Authorization: `Bot ${env.fake.token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'ping', description: 'the team’s command', type: 1 }),
+    });
+    expect(env.fake.commands(guildId).map((c) => c.name)).toEqual(['ping']);
+    await restart({}, { DEV_GUILD_ID: guildId });
+    expect(env.fake.commands(guildId).map((c) => c.name).sort()).toEqual(['ping', 'sandbox']);
+    expect(env.fake.commandWrites.filter((w) => w.method === 'PUT')).toHaveLength(0);
+  });
+
   it('registers to DEV_GUILD_ID when it is set', async () => {
     const { guildId } = addGuild(env.fake);
     await restart({}, { DEV_GUILD_ID: guildId });

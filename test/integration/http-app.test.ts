@@ -30,6 +30,12 @@ describe('the running bot', () => {
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
   });
 
+  it('without NATS_URL: event routing is off, said once in the log, and /readyz shows events disabled', async () => {
+    expect(await (await fetch(`${base}/readyz`)).json()).toMatchObject({ status: 'ready', checks: { events: 'disabled' } });
+    expect(app.routing).toBeUndefined();
+    expect(env.logs.lines.filter((l) => String(l.msg).startsWith('event routing off'))).toHaveLength(1);
+  });
+
   it('serves /metrics with the sandboxes gauge from the database', async () => {
     await app.manager.create({ owner: 'cli:ops', ttlHours: 24 }, op);
     const text = await (await fetch(`${base}/metrics`)).text();

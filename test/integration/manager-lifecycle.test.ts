@@ -247,9 +247,22 @@ describe('health and connection details', () => {
       SANDBOX_SCHEMA: sandbox.schemaName,
       SANDBOX_REDIS_PREFIX: `sandbox:${sandbox.id}:`,
       SANDBOX_NATS_PREFIX: `sandbox.${sandbox.id}.`,
+      SANDBOX_NATS_SUBJECT: `sandbox.${sandbox.id}.events.>`,
+      SANDBOX_NATS_STREAM: `SANDBOX_${sandbox.id.replaceAll('-', '')}`,
       SANDBOX_GUILD_IDS: '',
     });
     expect(JSON.stringify(env)).not.toMatch(/password|postgres:\/\/|token/i);
+  });
+
+  it('with event routing, health includes the stream (ok with its counts, or missing) and env prints the NATS URL', async () => {
+    const { sandbox } = await manager.create({ name: 'with-events', owner: 'cli:ivy', ttlHours: 5 }, op);
+    const stats = new Map<string, { messages: number; bytes: number }>([[sandbox.id, { messages: 12, bytes: 4096 }]]);
+    const routed = makeManager(db, { events: { natsUrl: 'nats://127.0.0.1:4222', stats: async (id) => stats.get(id) } });
+    expect(await routed.getHealth(sandbox.id, op)).toMatchObject({ healthy: true, events: { state: 'ok', messages: 12, bytes: 4096 } });
+    stats.delete(sandbox.id);
+    expect(await routed.getHealth(sandbox.id, op)).toMatchObject({ healthy: false, events: { state: 'missing' } });
+    expect((await manager.getHealth(sandbox.id, op)).events).toEqual({ state: 'disabled' });
+    expect((await routed.getConnectionDetails(sandbox.id, op)).SANDBOX_NATS_URL).toBe('nats://127.0.0.1:4222');
   });
 });
 

@@ -310,3 +310,19 @@ describe('scheduling', () => {
     await a;
   });
 });
+
+describe('route change log', () => {
+  it('a pass prunes change rows older than an hour, keeping the newest and every recent one', async () => {
+    const [g1, g2, g3] = [snowflake(), snowflake(), snowflake()];
+    await botJoined(db, g1, g2, g3);
+    await manager.create({ name: 'route-log', owner: 'cli:rl', guildIds: [g1, g2] }, op);
+    await db.pool.query(`UPDATE sandbox_route_change SET changed_at = now() - interval '2 hours'`);
+    await manager.registerGuild('route-log', g3, op);
+    const { rows: before } = await db.pool.query<{ n: string; max: string }>('SELECT count(*)::text AS n, max(version)::text AS max FROM sandbox_route_change');
+    expect(Number(before[0]!.n)).toBeGreaterThanOrEqual(3);
+    const summary = await sweeper().runPass();
+    expect(summary.counts.route_changes_pruned).toBe(Number(before[0]!.n) - 1);
+    const { rows: after } = await db.pool.query<{ version: string; guild_id: string }>('SELECT version::text AS version, guild_id FROM sandbox_route_change');
+    expect(after).toEqual([{ version: before[0]!.max, guild_id: g3 }]);
+  });
+});

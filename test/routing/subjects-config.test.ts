@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRoutingConfig } from '../../src/routing/config.ts';
+import { parseRoutingConfig, publicNatsUrl } from '../../src/routing/config.ts';
 import { isOwnInteraction } from '../../src/routing/ingest.ts';
 import { filtersOverlap, guildOf, sandboxIdOfStream, sandboxStreamName, sandboxSubject, productionSubject } from '../../src/routing/subjects.ts';
 
@@ -82,5 +82,13 @@ describe('routing configuration', () => {
     expect(parse({ EVENTS_BUFFER: '0' }).problems).toHaveLength(1);
     expect(parse({ NATS_URL: 'http://x' }).problems).toHaveLength(1);
     expect(parse({ NATS_URL: 'nats://127.0.0.1:4222', SANDBOX_EVENTS_MAX_BYTES: '1048576' }).config).toMatchObject({ natsUrl: 'nats://127.0.0.1:4222', sandboxStream: { maxBytes: 1048576 } });
+  });
+});
+
+describe('publicNatsUrl', () => {
+  it('drops user and password from every server, keeps the rest as given', () => {
+    expect(publicNatsUrl('nats://alice:s3cret@10.0.0.1:4222,nats://10.0.0.2:4222')).toBe('nats://10.0.0.1:4222,nats://10.0.0.2:4222');
+    expect(publicNatsUrl('tls://token@nats.example:4443')).toBe('tls://nats.example:4443');
+    expect(publicNatsUrl('127.0.0.1:4222')).toBe('127.0.0.1:4222');
   });
 });

@@ -13,12 +13,21 @@ export interface ManagerObserver {
   destroyed?(outcome: 'success' | 'failure', seconds: number): void;
   /** A teardown failed and the row stays `destroying` (or `failed`) for a retry with backoff (SANDBOX_006). */
   teardownFailed?(): void;
-  /** A committed transaction changed guild mappings; the in-process route table should catch up now. */
-  routesChanged?(): void;
+  /** A committed transaction changed guild mappings; the in-process route table should catch up now. The operation
+   *  waits for a returned promise (at most ROUTES_CHANGED_WAIT_MS) so that its reply follows the routing change. */
+  routesChanged?(): void | Promise<void>;
 }
 
 export interface HealthProbe {
   ping(): Promise<unknown>;
+}
+
+/** The sandbox event streams as the domain sees them (the NATS side lives in src/routing). */
+export interface EventsProbe {
+  /** NATS_URL without credentials, printed by `env`/`connect` as SANDBOX_NATS_URL. */
+  readonly natsUrl: string;
+  /** Messages and bytes in the sandbox's stream, undefined when it has none. */
+  stats(sandboxId: string): Promise<{ messages: number; bytes: number } | undefined>;
 }
 
 /** What every lifecycle job shares: the store, the settings and the hooks. */
@@ -39,6 +48,8 @@ export interface LifecycleContext {
   /** Extra connection variables for `sandbox env` and `/sandbox connect` (credentials, NATS). */
   connectionEnv: ((sandbox: Sandbox) => Record<string, string>) | undefined;
   redis: HealthProbe | undefined;
+  /** Absent: event routing is off. */
+  events?: EventsProbe | undefined;
 }
 
 export const HOUR = 3_600_000;
@@ -61,12 +72,29 @@ export async function guard<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Tells the observer that mappings changed; an observer's failure never fails the operation. */
-export function routesChanged(ctx: LifecycleContext): void {
+/** How long an operation waits for the in-process route table to apply its own change. */
+export const ROUTES_CHANGED_WAIT_MS = 2000;
+
+/**
+ * Tells the observer that mappings changed and waits (bounded) until it applied them, so that a reply to the user
+ * follows the change; an observer's failure never fails the operation. Never rejects.
+ */
+export async function routesChanged(ctx: LifecycleContext): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
   try {
-    ctx.observer.routesChanged?.();
+    const applied = ctx.observer.routesChanged?.();
+    if (!applied) return;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        ctx.log.warn({ waitedMs: ROUTES_CHANGED_WAIT_MS }, 'route table did not apply the change in time; the change feed will');
+        resolve();
+      }, ROUTES_CHANGED_WAIT_MS);
+    });
+    await Promise.race([applied, late]);
   } catch (err) {
     ctx.log.warn({ err }, 'routesChanged observer failed');
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -52,7 +52,7 @@ export const create = (ctx: LifecycleContext, input: CreateInput, actor: Actor, 
       await fault(ctx, 'create:after-creating', row.id);
       await ensureExternal(ctx, row.id, ensured, slog);
       const mappedElsewhere = await provision(ctx, row.id, row.schemaName, plan, actor, bestEffort);
-      if (plan.map.length > mappedElsewhere.length) routesChanged(ctx);
+      if (plan.map.length > mappedElsewhere.length) await routesChanged(ctx);
       const skippedGuilds: SkippedGuild[] = [
         ...plan.forbidden.map((guildId) => ({ guildId, reason: 'forbidden' as const })),
         ...plan.unverified.map((guildId) => ({ guildId, reason: 'unverified' as const })),

@@ -128,7 +128,7 @@ async function teardownTransaction(ctx: LifecycleContext, id: string, actor: Act
     );
     return to;
   });
-  if (unmapped) routesChanged(ctx);
+  if (unmapped) await routesChanged(ctx);
   return reached;
 }
 

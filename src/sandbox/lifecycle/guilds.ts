@@ -88,7 +88,7 @@ export const registerGuild = (ctx: LifecycleContext, ref: string, guildId: strin
         continue;
       }
       if (outcome === 'verify') throw new SandboxError(ErrorCode.Conflict, 'The server changed at the same time. Please try again.', { guildId });
-      if (outcome === 'mapped') routesChanged(ctx);
+      if (outcome === 'mapped') await routesChanged(ctx);
       return { sandbox: (await getById(ctx, target.id))!, outcome };
     }
   });
@@ -135,7 +135,7 @@ export const unregisterGuild = (ctx: LifecycleContext, ref: string, guildId: str
       });
       return r;
     });
-    if (released.unmapped) routesChanged(ctx);
+    if (released.unmapped) await routesChanged(ctx);
     return (await getById(ctx, target.id))!;
   });
 
@@ -191,6 +191,6 @@ export const releaseGuild = (ctx: LifecycleContext, guildId: string, actor: Acto
       );
       return out;
     });
-    if (released.some((r) => r.kind === 'mapping')) routesChanged(ctx);
+    if (released.some((r) => r.kind === 'mapping')) await routesChanged(ctx);
     return released;
   });

@@ -9,7 +9,7 @@ export const getStatus = (ctx: LifecycleContext, ref: string, actor: Actor): Pro
     return { sandbox, health: await healthOf(ctx, sandbox) };
   });
 
-/** Real checks: the schema and its exact row counts, the guilds, the TTL left, a Redis PING. */
+/** Real checks: the schema and its exact row counts, the guilds, the TTL left, a Redis PING, the event stream. */
 async function healthOf(ctx: LifecycleContext, sandbox: Sandbox): Promise<SandboxHealth> {
   let schema: SandboxHealth['schema'];
   try {
@@ -28,14 +28,29 @@ async function healthOf(ctx: LifecycleContext, sandbox: Sandbox): Promise<Sandbo
       redis = { state: 'error', detail: (err as Error).message };
     }
   }
+  let events: SandboxHealth['events'] = { state: 'disabled' };
+  if (ctx.events) {
+    try {
+      const stats = await ctx.events.stats(sandbox.id);
+      events = stats ? { state: 'ok', messages: stats.messages, bytes: stats.bytes } : { state: 'missing' };
+    } catch (err) {
+      events = { state: 'error', detail: (err as Error).message };
+    }
+  }
   return {
     sandboxId: sandbox.id,
     status: sandbox.status,
-    healthy: sandbox.status === 'running' && schema.state === 'ok' && schema.tables.length === 3 && redis.state !== 'error',
+    healthy:
+      sandbox.status === 'running' &&
+      schema.state === 'ok' &&
+      schema.tables.length === 3 &&
+      redis.state !== 'error' &&
+      (events.state === 'ok' || events.state === 'disabled'),
     schema,
     guildCount: sandbox.guildIds.length,
     ttlRemainingMs: Math.max(0, sandbox.expiresAt.getTime() - ctx.clock().getTime()),
     redis,
+    events,
     checkedAt: ctx.clock(),
   };
 }
@@ -54,6 +69,10 @@ export const getConnectionDetails = (ctx: LifecycleContext, ref: string, actor: 
       SANDBOX_SCHEMA: s.schemaName,
       SANDBOX_REDIS_PREFIX: `sandbox:${s.id}:`,
       SANDBOX_NATS_PREFIX: `sandbox.${s.id}.`,
+      // The worker's events: its stream and the subjects in it (see the README, "Event routing").
+      SANDBOX_NATS_SUBJECT: `sandbox.${s.id}.events.>`,
+      SANDBOX_NATS_STREAM: `SANDBOX_${s.id.replaceAll('-', '')}`,
+      ...(ctx.events ? { SANDBOX_NATS_URL: ctx.events.natsUrl } : {}),
       SANDBOX_GUILD_IDS: s.guildIds.join(','),
       // Credentials and the NATS consumer (isolation and routing wiring: src/isolation.ts).
       ...ctx.connectionEnv?.(s),

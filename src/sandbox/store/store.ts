@@ -172,6 +172,17 @@ export class SandboxStore {
     return moved.map((m) => m.id);
   }
 
+  // ------------------------------------------------------------ route change log
+
+  /**
+   * Deletes route change-log rows older than `keepSeconds` (never the newest): route tables that fell behind the pruned
+   * log see a gap and reload. Returns how many went.
+   */
+  async pruneRouteChanges(keepSeconds: number): Promise<number> {
+    const [row] = await this.prisma.$queryRaw<{ n: number }[]>`SELECT prune_sandbox_route_changes(make_interval(secs => ${keepSeconds})) AS n`;
+    return Number(row?.n ?? 0);
+  }
+
   // ------------------------------------------------------------ locks
 
   /** Serialises a transaction against every other one touching the same key (owner, sandbox, guild). */
