@@ -68,6 +68,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     adminIds: config.adminIds,
     guilds: directory,
     redis,
+    template: config.templateSchema,
     observer: opts.managerObserver ?? metrics.managerObserver(),
   });
   const registry = new GuildRegistry(manager, logger);

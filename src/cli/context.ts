@@ -37,7 +37,7 @@ export async function openCliContext(opts: { migrate?: boolean } = {}): Promise<
   const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger, migrate: opts.migrate ?? true, poolSize: 4 });
   const redis = createRedisProbe(config.redisUrl, logger);
-  const manager = new SandboxManager({ prisma: db.prisma, logger, limits: config.limits, adminIds: config.adminIds, redis });
+  const manager = new SandboxManager({ prisma: db.prisma, logger, limits: config.limits, adminIds: config.adminIds, redis, template: config.templateSchema });
   return {
     config,
     logger,

@@ -98,10 +98,11 @@ export function buildProgram(
     .option('--owner <id>', 'Discord user id or cli:<name> (default: cli:<your OS user>)')
     .option('--ttl <hours>', 'time to live in whole hours (max 168; larger values are capped)', wholeNumber)
     .option('--guild <id>', 'guild to register (repeatable)', collect, [])
+    .option('--empty', "build the template's tables without its seed rows")
     .addOption(json)
-    .action((name: string | undefined, o: { owner?: string; ttl?: number; guild: string[]; json?: boolean }) =>
+    .action((name: string | undefined, o: { owner?: string; ttl?: number; guild: string[]; empty?: boolean; json?: boolean }) =>
       run(async ({ manager, actor }) => {
-        const r = await manager.create({ name, owner: o.owner, ttlHours: o.ttl, guildIds: o.guild }, actor);
+        const r = await manager.create({ name, owner: o.owner, ttlHours: o.ttl, guildIds: o.guild, empty: o.empty === true }, actor);
         if (o.json) {
           io.out(JSON.stringify({ ...sandboxJson(r.sandbox), notices: r.notices, claimedGuildIds: r.claimedGuildIds }, null, 2));
           return;

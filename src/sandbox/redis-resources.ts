@@ -15,6 +15,7 @@ interface ExternalResource {
   remove(sandboxId: string): Promise<void>;
   exists(sandboxId: string): Promise<boolean>;
   list(): Promise<string[]>;
+  purge?(sandboxId: string): Promise<void>;
 }
 
 /** The admin client must see raw key names: a keyPrefix would silently make UNLINK miss what SCAN found. */
@@ -141,6 +142,11 @@ export class RedisKeysResource implements ExternalResource {
       }
     }
     throw new Error(`Redis keys under ${sandboxRedisPrefix(sandboxId)} were still being written after ${maxPasses} passes`);
+  }
+
+  /** Reset: deletes every key under the sandbox's prefix (SCAN + UNLINK, as remove does). */
+  purge(sandboxId: string): Promise<void> {
+    return this.remove(sandboxId);
   }
 
   async exists(sandboxId: string): Promise<boolean> {

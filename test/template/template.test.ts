@@ -29,7 +29,7 @@ describe('npx sandbox template apply', () => {
   });
   const cli = (...args: string[]) =>
     run(process.execPath, [resolve(PROJECT_ROOT, 'bin/sandbox.js'), ...args], {
-      env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'error' },
+      env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'error', SANDBOX_ISOLATION: 'off' },
       cwd: '/tmp',
       timeout: 60_000,
     });

@@ -4,7 +4,7 @@ import type { FaultInjector, FaultPoint } from '../faults.ts';
 import type { GuildDirectory } from '../guild-directory.ts';
 import type { ExternalResource } from '../resources.ts';
 import type { SchemaProvisioner } from '../store/schemas.ts';
-import type { SandboxStore } from '../store/store.ts';
+import type { SandboxStore, Tx } from '../store/store.ts';
 import type { Actor, SandboxLimits } from '../types.ts';
 
 /** Hooks for metrics; the domain does not depend on prom-client. */
@@ -35,6 +35,10 @@ export interface LifecycleContext {
   observer: ManagerObserver;
   resources: readonly ExternalResource[];
   redis: HealthProbe | undefined;
+  /** The template schema new sandboxes are built from (default sandbox_template). */
+  template?: string | undefined;
+  /** Called inside the transaction that rebuilt a sandbox's schema (reset, clone, upgrade), after the rebuild. See ManagerDeps. */
+  onSchemaRebuilt?: ((tx: Tx, sandboxId: string) => Promise<void>) | undefined;
 }
 
 export const HOUR = 3_600_000;

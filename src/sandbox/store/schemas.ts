@@ -3,6 +3,10 @@ import type { Logger } from '../../logger.ts';
 import { ErrorCode, SandboxError, isDuplicateSchema } from '../errors.ts';
 import type { SchemaStats } from '../types.ts';
 import { SCHEMA_NAME_RE, isUuid } from '../validation.ts';
+import { upgradeSandboxSchema } from '../template/apply.ts';
+import { cloneSandboxSchema, createSandboxSchema, resetSandboxSchema, type TemplatedSchema } from '../template/sandbox-schema.ts';
+import { prismaExecutor, type PrismaRaw } from '../template/sql.ts';
+import { templateVersion } from '../template/template.ts';
 
 /**
  * The schema half of the store: the only code that calls the schema-management SQL functions.
@@ -47,6 +51,37 @@ export class SchemaProvisioner {
         { cause: err },
       );
     }
+  }
+
+  /**
+   * Builds the sandbox's schema from the template's cached DDL (structure, and the seed rows unless
+   * `empty`) in the caller's transaction. Returns the schema name and the template version built.
+   * An existing schema is an error (SANDBOX_005 with `collision`), never adopted.
+   */
+  async buildSchema(sandboxId: string, tx: Sql & PrismaRaw, opts: { advisoryKey?: string; empty?: boolean; template?: string } = {}): Promise<TemplatedSchema> {
+    const built = await createSandboxSchema(prismaExecutor(tx), sandboxId, opts);
+    this.logger.debug({ sandboxId, ...built }, 'schema built from template');
+    return built;
+  }
+
+  /** Puts the sandbox's schema back to the template's current version, in the caller's transaction. */
+  resetSchema(sandboxId: string, tx: Sql & PrismaRaw, opts: { empty?: boolean; template?: string } = {}): Promise<TemplatedSchema> {
+    return resetSandboxSchema(prismaExecutor(tx), sandboxId, opts);
+  }
+
+  /** Creates the target's schema as a copy of the source's (structure, rows, sequences), in the caller's transaction. */
+  cloneSchema(sourceId: string, targetId: string, tx: Sql & PrismaRaw): Promise<{ schemaName: string }> {
+    return cloneSandboxSchema(prismaExecutor(tx), sourceId, targetId);
+  }
+
+  /** Applies the template files recorded after `fromVersion` to the sandbox's schema, in the caller's transaction. */
+  async upgradeSchema(schemaName: string, fromVersion: string, tx: Sql & PrismaRaw, opts: { template?: string } = {}): Promise<{ version: string; applied: string[] }> {
+    return upgradeSandboxSchema(prismaExecutor(tx), schemaName, fromVersion, opts);
+  }
+
+  /** The template's current version. */
+  currentTemplateVersion(template?: string): Promise<string> {
+    return templateVersion(prismaExecutor(this.db), template);
   }
 
   /** Idempotent. Returns true when a schema was dropped. */

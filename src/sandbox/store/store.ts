@@ -23,6 +23,7 @@ export const toSandbox = (row: Row): Sandbox => ({
   destroyedAt: row.destroyedAt,
   lastActivityAt: row.lastActivityAt,
   metadata: (row.metadata ?? {}) as Record<string, unknown>,
+  templateVersion: row.templateVersion,
 });
 
 /** One audit row to write. */
@@ -42,6 +43,8 @@ export interface StatusExtras {
   expiryNotifiedAt?: null;
   nextAttemptAt?: Date | null;
   destroyAttempts?: number;
+  /** sandboxes.template_version: the template version the schema now has (create, reset, clone, upgrade). */
+  templateVersion?: string;
 }
 
 /** What a caller checks under the sandbox row lock. */
@@ -49,6 +52,7 @@ export interface LockedRow {
   status: SandboxStatus;
   schemaName: string;
   expiresAt: Date;
+  templateVersion: string | null;
 }
 
 /** A row a sweeper step selected (not yet changed). */
@@ -130,6 +134,7 @@ export class SandboxStore {
     if (extras.expiryNotifiedAt === null) sets.push(Prisma.sql`expiry_notified_at = NULL`);
     if (extras.nextAttemptAt !== undefined) sets.push(Prisma.sql`next_attempt_at = ${extras.nextAttemptAt}::timestamptz`);
     if (extras.destroyAttempts !== undefined) sets.push(Prisma.sql`destroy_attempts = ${extras.destroyAttempts}::int`);
+    if (extras.templateVersion !== undefined) sets.push(Prisma.sql`template_version = ${extras.templateVersion}`);
     const entry = (e: AuditEntry) => ({ eventType: e.eventType, actor: actorLabel(e.actor), details: e.details ?? {} });
     const events = JSON.stringify([
       ...(around.before ?? []).map(entry),
@@ -175,14 +180,14 @@ export class SandboxStore {
   /** Locks the sandbox row (FOR UPDATE): first in the lock order, before its mappings and claims. */
   async lockSandboxRow(tx: Tx, id: string): Promise<LockedRow | undefined> {
     const [row] = await tx.$queryRaw<LockedRow[]>`
-      SELECT status::text AS status, schema_name AS "schemaName", expires_at AS "expiresAt" FROM sandboxes WHERE id = ${id}::uuid FOR UPDATE`;
+      SELECT status::text AS status, schema_name AS "schemaName", expires_at AS "expiresAt", template_version AS "templateVersion" FROM sandboxes WHERE id = ${id}::uuid FOR UPDATE`;
     return row;
   }
 
   /** Takes the sandbox's advisory key, then its row lock, in one statement (the same order as lockKey + lockSandboxRow). */
   async lockSandboxKeyAndRow(tx: Tx, id: string): Promise<LockedRow | undefined> {
     const [row] = await tx.$queryRaw<LockedRow[]>`
-      SELECT s.status::text AS status, s.schema_name AS "schemaName", s.expires_at AS "expiresAt"
+      SELECT s.status::text AS status, s.schema_name AS "schemaName", s.expires_at AS "expiresAt", s.template_version AS "templateVersion"
       FROM (SELECT pg_advisory_xact_lock(hashtextextended(${`sandbox:${id}`}, 0))) AS k, sandboxes s
       WHERE s.id = ${id}::uuid FOR UPDATE OF s`;
     return row;
@@ -287,6 +292,12 @@ export class SandboxStore {
       )
       SELECT schema_name FROM ins`;
     return inserted ? { schemaName: inserted.schema_name, at: now } : null;
+  }
+
+  /** Records the template version a running or expired sandbox's schema now has (reset, upgrade); no status change. */
+  async setTemplateVersion(tx: Tx, id: string, templateVersion: string): Promise<void> {
+    const { count } = await tx.sandbox.updateMany({ where: { id, status: { in: ['running', 'expired'] } }, data: { templateVersion } });
+    if (count !== 1) throw new SandboxError(ErrorCode.Conflict, 'The sandbox was changed at the same time. Please try again.');
   }
 
   /** Moves the expiry of a running sandbox (no status change) and clears the expiry-DM mark. */
