@@ -178,6 +178,58 @@ export function buildProgram(
     );
 
   program
+    .command('reset')
+    .description("put a sandbox back to the template: structure and seed rows (one transaction); purges its event stream and Redis keys")
+    .argument('<sandbox>', 'name or id')
+    .option('--yes', 'confirm the reset (all its data is replaced)')
+    .addOption(json)
+    .action((ref: string, o: { yes?: boolean; json?: boolean }) =>
+      run(async ({ manager, actor }) => {
+        if (!o.yes) throw new SandboxError(ErrorCode.InvalidInput, `Refusing to reset ${ref} without --yes.`);
+        const r = await manager.reset(ref, actor);
+        if (o.json) {
+          io.out(JSON.stringify({ ...sandboxJson(r.sandbox), purgeFailed: r.purgeFailed }, null, 2));
+          return;
+        }
+        io.out(`Reset ${r.sandbox.name} to template version ${r.sandbox.templateVersion ?? '?'}.`);
+        for (const k of r.purgeFailed) io.out(`note: the ${k} could not be emptied; the schema was reset.`);
+      })(),
+    );
+
+  program
+    .command('clone')
+    .description("create a sandbox, owned by you, that copies another sandbox's tables and rows")
+    .argument('<source>', 'name or id of the sandbox to copy')
+    .argument('[name]', 'name of the new sandbox (default: sandbox-<owner>-<random>)')
+    .addOption(json)
+    .action((source: string, name: string | undefined, o: { json?: boolean }) =>
+      run(async ({ manager, actor }) => {
+        const r = await manager.clone(source, name, actor);
+        if (o.json) {
+          io.out(JSON.stringify({ ...sandboxJson(r.sandbox), notices: r.notices }, null, 2));
+          return;
+        }
+        io.out(sandboxText(r.sandbox, manager.now()));
+      })(),
+    );
+
+  program
+    .command('upgrade')
+    .description('apply the template files a sandbox is missing (its data is kept)')
+    .argument('<sandbox>', 'name or id')
+    .addOption(json)
+    .action((ref: string, o: { json?: boolean }) =>
+      run(async ({ manager, actor }) => {
+        const r = await manager.upgrade(ref, actor);
+        if (o.json) {
+          io.out(JSON.stringify({ ...sandboxJson(r.sandbox), applied: r.applied }, null, 2));
+          return;
+        }
+        io.out(r.applied.length ? `Upgraded ${r.sandbox.name}: ${r.applied.join(', ')} (now ${r.sandbox.templateVersion}).` : `${r.sandbox.name} is up to date (${r.sandbox.templateVersion ?? 'initial'}).`);
+      })(),
+    );
+
+  program
     .command('register-guild')
     .description('map a guild to a sandbox (a pending claim if the bot has not joined it yet)')
     .argument('<sandbox>', 'name or id')
