@@ -206,7 +206,7 @@ export class SandboxStore {
       SELECT s.id::text AS id, s.name, s.owner, s.status::text AS status, s.schema_name AS "schemaName",
              ARRAY(SELECT g.guild_id FROM sandbox_guild_mapping g WHERE g.sandbox_id = s.id ORDER BY g.created_at) AS "guildIds",
              s.created_at AS "createdAt", s.expires_at AS "expiresAt", s.destroyed_at AS "destroyedAt",
-             s.last_activity_at AS "lastActivityAt", s.metadata
+             s.last_activity_at AS "lastActivityAt", s.metadata, s.template_version AS "templateVersion"
       FROM sandboxes s WHERE s.id = ${id}::uuid`;
     return row ?? null;
   }
@@ -230,7 +230,7 @@ export class SandboxStore {
       SELECT s.id::text AS id, s.name, s.owner, s.status::text AS status, s.schema_name AS "schemaName",
              ARRAY(SELECT g.guild_id FROM sandbox_guild_mapping g WHERE g.sandbox_id = s.id ORDER BY g.created_at) AS "guildIds",
              s.created_at AS "createdAt", s.expires_at AS "expiresAt", s.destroyed_at AS "destroyedAt",
-             s.last_activity_at AS "lastActivityAt", s.metadata
+             s.last_activity_at AS "lastActivityAt", s.metadata, s.template_version AS "templateVersion"
       FROM sandbox_guild_mapping m JOIN sandboxes s ON s.id = m.sandbox_id
       WHERE m.guild_id = ${guildId}`;
     return row ?? null;
