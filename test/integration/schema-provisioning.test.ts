@@ -23,7 +23,7 @@ describe('schema provisioning', () => {
     expect(await schemaExists(db, sandbox.schemaName)).toBe(true);
     expect(await tablesIn(db, sandbox.schemaName)).toEqual(['badges', 'communities', 'profiles']);
     const { rows } = await db.pool.query<{ nspname: string }>(
-      `SELECT nspname FROM pg_namespace WHERE nspname LIKE 'sandbox\\_%' AND nspname NOT IN (SELECT schema_name FROM sandboxes)`,
+      `SELECT nspname FROM pg_namespace WHERE is_sandbox_schema_name(nspname::text) AND nspname NOT IN (SELECT schema_name FROM sandboxes)`,
     );
     expect(rows).toEqual([]);
   });
