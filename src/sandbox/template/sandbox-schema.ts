@@ -81,12 +81,18 @@ export async function resetSandboxSchema(sql: SqlExecutor, sandboxId: string, op
 
 /** Creates the target sandbox's schema as a copy of the source sandbox's schema (structure, rows, sequences). */
 export async function cloneSandboxSchema(sql: SqlExecutor, sourceId: string, targetId: string): Promise<{ schemaName: string }> {
-  const source = await nameFor(sql, sourceId);
-  const schemaName = await nameFor(sql, targetId);
-  const [exists] = await sql.query(`SELECT 1 AS ok FROM pg_catalog.pg_namespace WHERE nspname = $1`, [source]);
-  if (!exists) throw new SandboxError(ErrorCode.SchemaFailed, 'The source sandbox has no schema to clone.', { sandboxId: sourceId });
+  assertId(sourceId);
+  assertId(targetId);
+  // One round trip: both names from sandbox_schema_name(), and whether the source has its schema.
+  const [row] = await sql.query<{ source: string; target: string; ok: boolean }>(
+    `SELECT sandbox_schema_name($1::uuid) AS source, sandbox_schema_name($2::uuid) AS target,
+            EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = sandbox_schema_name($1::uuid)) AS ok`,
+    [sourceId, targetId],
+  );
+  if (!row!.ok) throw new SandboxError(ErrorCode.SchemaFailed, 'The source sandbox has no schema to clone.', { sandboxId: sourceId });
+  const schemaName = row!.target;
   try {
-    await cloneSchema(sql, source, schemaName);
+    await cloneSchema(sql, row!.source, schemaName);
     return { schemaName };
   } catch (err) {
     throw schemaFailed(err, targetId, 'cloned');

@@ -206,6 +206,27 @@ export function managerTemplateSuite(label: string, open: () => Promise<TestData
       expect((await rows(copy.schemaName, 'categories')).map((x) => x.name)).toEqual(['root', 'child']);
     });
 
+    it('a clone copies the source as it is now: structure changed after an earlier clone is copied, and an object it cannot copy is refused', async () => {
+      const { sandbox: source } = await manager.create({ name: 'tpl-golden', owner: 'cli:tplg' }, op);
+      const first = (await manager.clone(source.id, 'tpl-golden-1', op)).sandbox;
+      const cols = async (schema: string): Promise<string[]> =>
+        (await db.pool.query<{ c: string }>(`SELECT attname AS c FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, [`"${schema}".items`])).rows.map((r) => r.c);
+      expect(await cols(first.schemaName)).not.toContain('colour');
+      await db.pool.query(`ALTER TABLE "${source.schemaName}".items ADD COLUMN colour text DEFAULT 'red'`);
+      await db.pool.query(`ALTER TABLE "${source.schemaName}".items DROP COLUMN archived CASCADE`);
+      await db.pool.query(`COMMENT ON TABLE "${source.schemaName}".items IS 'changed'`);
+      const second = (await manager.clone(source.id, 'tpl-golden-2', op)).sandbox;
+      expect(await cols(second.schemaName)).toEqual((await cols(source.schemaName)));
+      expect(await cols(second.schemaName)).toContain('colour');
+      expect(await cols(second.schemaName)).not.toContain('archived');
+      const { rows: comment } = await db.pool.query(`SELECT obj_description($1::regclass, 'pg_class') AS c`, [`"${second.schemaName}".items`]);
+      expect(comment).toEqual([{ c: 'changed' }]);
+      await db.pool.query(`CREATE VIEW "${source.schemaName}".item_view AS SELECT id FROM "${source.schemaName}".items`);
+      await expect(manager.clone(source.id, 'tpl-golden-3', op)).rejects.toMatchObject({ code: 'SANDBOX_008' });
+      expect(await manager.getByName('tpl-golden-3')).toMatchObject({ status: 'destroyed' });
+      for (const s of [first, second, source]) await manager.destroy(s.id, op);
+    });
+
     it('a clone counts against the owner limit', async () => {
       const owner = '100000000000000003';
       const carol: Actor = { kind: 'discord', id: owner };
