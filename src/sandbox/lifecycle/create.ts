@@ -213,8 +213,7 @@ async function provision(ctx: LifecycleContext, id: string, schemaName: string, 
  * schema is copied as it is now (structure, rows, sequences) and its template version recorded.
  */
 async function cloneInto(ctx: LifecycleContext, tx: Tx, id: string, source: { sourceId: string; sourceName: string }): Promise<{ schemaName: string; templateVersion: string | null }> {
-  await ctx.store.lockKey(tx, `sandbox:${id}`);
-  const row = await ctx.store.lockSandboxKeyAndRow(tx, source.sourceId);
+  const row = await ctx.store.lockSandboxKeyAndRow(tx, source.sourceId, { firstKey: `sandbox:${id}` });
   if (!row || (row.status !== 'running' && row.status !== 'expired')) {
     throw new SandboxError(ErrorCode.InvalidTransition, `${source.sourceName} is ${row?.status ?? 'gone'}; only running or expired sandboxes can be cloned.`, { status: row?.status });
   }

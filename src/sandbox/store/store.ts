@@ -185,10 +185,11 @@ export class SandboxStore {
   }
 
   /** Takes the sandbox's advisory key, then its row lock, in one statement (the same order as lockKey + lockSandboxRow). */
-  async lockSandboxKeyAndRow(tx: Tx, id: string): Promise<LockedRow | undefined> {
+  async lockSandboxKeyAndRow(tx: Tx, id: string, opts: { /** Another key taken first (clone: the new sandbox's, then the source's). */ firstKey?: string } = {}): Promise<LockedRow | undefined> {
+    const first = opts.firstKey ?? `sandbox:${id}`;
     const [row] = await tx.$queryRaw<LockedRow[]>`
       SELECT s.status::text AS status, s.schema_name AS "schemaName", s.expires_at AS "expiresAt", s.template_version AS "templateVersion"
-      FROM (SELECT pg_advisory_xact_lock(hashtextextended(${`sandbox:${id}`}, 0))) AS k, sandboxes s
+      FROM (SELECT pg_advisory_xact_lock(hashtextextended(${first}, 0)) AS a, pg_advisory_xact_lock(hashtextextended(${`sandbox:${id}`}, 0)) AS b) AS k, sandboxes s
       WHERE s.id = ${id}::uuid FOR UPDATE OF s`;
     return row;
   }

@@ -83,16 +83,16 @@ export async function resetSandboxSchema(sql: SqlExecutor, sandboxId: string, op
 export async function cloneSandboxSchema(sql: SqlExecutor, sourceId: string, targetId: string): Promise<{ schemaName: string }> {
   assertId(sourceId);
   assertId(targetId);
-  // One round trip: both names from sandbox_schema_name(), and whether the source has its schema.
-  const [row] = await sql.query<{ source: string; target: string; ok: boolean }>(
-    `SELECT sandbox_schema_name($1::uuid) AS source, sandbox_schema_name($2::uuid) AS target,
-            EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = sandbox_schema_name($1::uuid)) AS ok`,
+  // One round trip: both names from sandbox_schema_name(), and the source's catalog fingerprint (NULL: no schema).
+  const [row] = await sql.query<{ source: string; target: string; fp: string | null }>(
+    `SELECT n.source, n.target, sandbox_schema_fingerprint(n.source) AS fp
+     FROM (SELECT sandbox_schema_name($1::uuid) AS source, sandbox_schema_name($2::uuid) AS target) n`,
     [sourceId, targetId],
   );
-  if (!row!.ok) throw new SandboxError(ErrorCode.SchemaFailed, 'The source sandbox has no schema to clone.', { sandboxId: sourceId });
+  if (row!.fp === null) throw new SandboxError(ErrorCode.SchemaFailed, 'The source sandbox has no schema to clone.', { sandboxId: sourceId });
   const schemaName = row!.target;
   try {
-    await cloneSchema(sql, row!.source, schemaName);
+    await cloneSchema(sql, row!.source, schemaName, { fingerprint: row!.fp });
     return { schemaName };
   } catch (err) {
     throw schemaFailed(err, targetId, 'cloned');

@@ -96,51 +96,19 @@ async function viaCache(sql: SqlExecutor, fn: 'sandbox_template_instantiate' | '
   return second;
 }
 
-/**
- * The exact state of a schema's catalog rows: every row (oid or key, and xmin) of the catalogs the
- * generator reads or refuses, for objects in `schema`. Any DDL on them writes new row versions (a new
- * xmin) or adds/removes rows, so an unchanged fingerprint means an unchanged structure; OIDs make it
- * specific to this schema. (VACUUM/ANALYZE update pg_class in place and do not change it.)
- */
-const FINGERPRINT = `
-  WITH ns AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = $1),
-  rel AS (SELECT c.oid, c.xmin FROM pg_catalog.pg_class c, ns WHERE c.relnamespace = ns.oid),
-  typ AS (SELECT t.oid, t.xmin FROM pg_catalog.pg_type t, ns WHERE t.typnamespace = ns.oid),
-  con AS (SELECT k.oid, k.xmin FROM pg_catalog.pg_constraint k, ns WHERE k.connamespace = ns.oid),
-  rows AS (
-    SELECT 'c' || oid || ':' || xmin AS r FROM rel
-    UNION ALL SELECT 't' || oid || ':' || xmin FROM typ
-    UNION ALL SELECT 'k' || oid || ':' || xmin FROM con
-    UNION ALL SELECT 'a' || a.attrelid || '.' || a.attnum || ':' || a.xmin FROM pg_catalog.pg_attribute a JOIN rel ON rel.oid = a.attrelid
-    UNION ALL SELECT 'd' || d.oid || ':' || d.xmin FROM pg_catalog.pg_attrdef d JOIN rel ON rel.oid = d.adrelid
-    UNION ALL SELECT 'i' || i.indexrelid || ':' || i.xmin FROM pg_catalog.pg_index i JOIN rel ON rel.oid = i.indrelid
-    UNION ALL SELECT 's' || q.seqrelid || ':' || q.xmin FROM pg_catalog.pg_sequence q JOIN rel ON rel.oid = q.seqrelid
-    UNION ALL SELECT 'e' || e.oid || ':' || e.xmin FROM pg_catalog.pg_enum e JOIN typ ON typ.oid = e.enumtypid
-    UNION ALL SELECT 'm' || x.objoid || '.' || x.classoid || '.' || x.objsubid || ':' || x.xmin FROM pg_catalog.pg_description x
-      WHERE x.objoid IN (SELECT oid FROM rel UNION ALL SELECT oid FROM typ UNION ALL SELECT oid FROM con)
-    UNION ALL SELECT 'p' || d.classid || '.' || d.objid || '.' || d.objsubid || '>' || d.refclassid || '.' || d.refobjid || '.' || d.refobjsubid || d.deptype::text
-      FROM pg_catalog.pg_depend d WHERE d.refobjid IN (SELECT oid FROM rel) OR d.objid IN (SELECT oid FROM rel)
-    UNION ALL SELECT 'f' || f.oid || ':' || f.xmin FROM pg_catalog.pg_proc f, ns WHERE f.pronamespace = ns.oid
-    UNION ALL SELECT 'g' || g.oid || ':' || g.xmin FROM pg_catalog.pg_trigger g JOIN rel ON rel.oid = g.tgrelid
-    UNION ALL SELECT 'r' || w.oid || ':' || w.xmin FROM pg_catalog.pg_rewrite w JOIN rel ON rel.oid = w.ev_class
-    UNION ALL SELECT 'o' || y.oid || ':' || y.xmin FROM pg_catalog.pg_policy y JOIN rel ON rel.oid = y.polrelid
-    UNION ALL SELECT 'h' || h.inhrelid || '.' || h.inhparent || ':' || h.xmin FROM pg_catalog.pg_inherits h JOIN rel ON rel.oid = h.inhrelid
-    UNION ALL SELECT 'x' || z.oid || ':' || z.xmin FROM pg_catalog.pg_statistic_ext z, ns WHERE z.stxnamespace = ns.oid
-  )
-  SELECT (SELECT oid FROM ns) IS NOT NULL AS found, pg_catalog.md5(coalesce(string_agg(r, ',' ORDER BY r), '')) AS fp FROM rows`;
-
 /** Generated DDL of recently cloned sources, by schema and fingerprint (a "golden" sandbox cloned often is read once). */
 const cloneDdlCache = new Map<string, SchemaDdl>();
 const CLONE_CACHE_SIZE = 64;
 
 /**
- * The source's generated DDL: from the in-process cache when its catalog fingerprint is unchanged,
- * else read from its catalog (which also refuses object kinds a sandbox cannot copy) and cached.
+ * The source's generated DDL: from the in-process cache when its catalog fingerprint
+ * (sandbox_schema_fingerprint(): the oids and xmins of its catalog rows, so any DDL changes it) is
+ * unchanged, else read from its catalog (which also refuses object kinds a sandbox cannot copy) and cached.
  */
-async function sourceDdl(sql: SqlExecutor, source: string): Promise<SchemaDdl> {
-  const [row] = await sql.query<{ found: boolean; fp: string }>(FINGERPRINT, [source]);
-  const key = `${source}:${row?.fp ?? ''}`;
-  const hit = row?.found ? cloneDdlCache.get(key) : undefined;
+async function sourceDdl(sql: SqlExecutor, source: string, fingerprint?: string | null): Promise<SchemaDdl> {
+  const fp = fingerprint !== undefined ? fingerprint : (await sql.query<{ fp: string | null }>(`SELECT sandbox_schema_fingerprint($1::text) AS fp`, [source]))[0]?.fp ?? null;
+  const key = `${source}:${fp ?? ''}`;
+  const hit = fp !== null ? cloneDdlCache.get(key) : undefined;
   if (hit) return hit;
   const d = await generateSchemaDdl(sql, source);
   cloneDdlCache.set(key, d);
@@ -153,11 +121,11 @@ async function sourceDdl(sql: SqlExecutor, source: string): Promise<SchemaDdl> {
  * whose tables changed since its template is copied as it is), rows, and sequence states. Run inside
  * the clone transaction: a failure leaves nothing.
  */
-export async function cloneSchema(sql: SqlExecutor, source: string, target: string, opts: { empty?: boolean } = {}): Promise<SchemaDdl> {
+export async function cloneSchema(sql: SqlExecutor, source: string, target: string, opts: { empty?: boolean; /** sandbox_schema_fingerprint(source), when the caller read it already */ fingerprint?: string | null } = {}): Promise<SchemaDdl> {
   assertSandboxSchema(source);
   assertSandboxSchema(target);
   if (source === target) throw new SandboxError(ErrorCode.InvalidInput, 'A sandbox cannot be cloned onto itself.');
-  const d = await sourceDdl(sql, source);
+  const d = await sourceDdl(sql, source, opts.fingerprint);
   const statements = opts.empty ? [...d.ddl, ...d.post] : [...d.ddl, ...d.seed, ...d.post];
   await sql.query(`SELECT 1 AS ok FROM sandbox_build_schema($1::text, $2::jsonb)`, [target, JSON.stringify(statements)]);
   return d;
