@@ -16,17 +16,16 @@ BEGIN
     SELECT 'c' || oid || ':' || xmin AS r FROM rel
     UNION ALL SELECT 't' || oid || ':' || xmin FROM typ
     UNION ALL SELECT 'k' || oid || ':' || xmin FROM con
-    UNION ALL SELECT 'a' || a.attrelid || '.' || a.attnum || ':' || a.xmin FROM pg_catalog.pg_attribute a JOIN rel ON rel.oid = a.attrelid
+    UNION ALL SELECT 'a' || a.attrelid || '.' || a.attnum || ':' || a.xmin FROM pg_catalog.pg_attribute a JOIN rel ON rel.oid = a.attrelid AND a.attnum > 0
     UNION ALL SELECT 'd' || d.oid || ':' || d.xmin FROM pg_catalog.pg_attrdef d JOIN rel ON rel.oid = d.adrelid
     UNION ALL SELECT 'i' || i.indexrelid || ':' || i.xmin FROM pg_catalog.pg_index i JOIN rel ON rel.oid = i.indrelid
     UNION ALL SELECT 's' || q.seqrelid || ':' || q.xmin FROM pg_catalog.pg_sequence q JOIN rel ON rel.oid = q.seqrelid
     UNION ALL SELECT 'e' || e.oid || ':' || e.xmin FROM pg_catalog.pg_enum e JOIN typ ON typ.oid = e.enumtypid
     UNION ALL SELECT 'm' || x.objoid || '.' || x.classoid || '.' || x.objsubid || ':' || x.xmin FROM pg_catalog.pg_description x
       WHERE x.objoid IN (SELECT oid FROM rel UNION ALL SELECT oid FROM typ UNION ALL SELECT oid FROM con)
-    UNION ALL SELECT 'p' || d.classid || '.' || d.objid || '.' || d.objsubid || '>' || d.refclassid || '.' || d.refobjid || '.' || d.refobjsubid || d.deptype::text
-      FROM pg_catalog.pg_depend d JOIN rel ON d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = rel.oid
-    UNION ALL SELECT 'q' || d.classid || '.' || d.objid || '.' || d.objsubid || '>' || d.refclassid || '.' || d.refobjid || '.' || d.refobjsubid || d.deptype::text
-      FROM pg_catalog.pg_depend d JOIN rel ON d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = rel.oid
+    -- Sequence ownership (OWNED BY, identity): the only dependency that changes without another catalog row.
+    UNION ALL SELECT 'p' || d.objid || '>' || d.refobjid || '.' || d.refobjsubid || d.deptype::text
+      FROM pg_catalog.pg_depend d JOIN rel ON d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = rel.oid AND d.deptype IN ('a', 'i')
     UNION ALL SELECT 'f' || f.oid || ':' || f.xmin FROM pg_catalog.pg_proc f, ns WHERE f.pronamespace = ns.oid
     UNION ALL SELECT 'g' || g.oid || ':' || g.xmin FROM pg_catalog.pg_trigger g JOIN rel ON rel.oid = g.tgrelid
     UNION ALL SELECT 'r' || w.oid || ':' || w.xmin FROM pg_catalog.pg_rewrite w JOIN rel ON rel.oid = w.ev_class

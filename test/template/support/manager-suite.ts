@@ -215,12 +215,16 @@ export function managerTemplateSuite(label: string, open: () => Promise<TestData
       await db.pool.query(`ALTER TABLE "${source.schemaName}".items ADD COLUMN colour text DEFAULT 'red'`);
       await db.pool.query(`ALTER TABLE "${source.schemaName}".items DROP COLUMN archived CASCADE`);
       await db.pool.query(`COMMENT ON TABLE "${source.schemaName}".items IS 'changed'`);
+      await db.pool.query(`ALTER SEQUENCE "${source.schemaName}".order_no_seq OWNED BY "${source.schemaName}".items.order_no`);
       const second = (await manager.clone(source.id, 'tpl-golden-2', op)).sandbox;
       expect(await cols(second.schemaName)).toEqual((await cols(source.schemaName)));
       expect(await cols(second.schemaName)).toContain('colour');
       expect(await cols(second.schemaName)).not.toContain('archived');
       const { rows: comment } = await db.pool.query(`SELECT obj_description($1::regclass, 'pg_class') AS c`, [`"${second.schemaName}".items`]);
       expect(comment).toEqual([{ c: 'changed' }]);
+      const owned = async (schema: string) => (await db.pool.query(`SELECT pg_get_serial_sequence($1, 'order_no') AS s`, [`"${schema}".items`])).rows[0].s;
+      expect(await owned(first.schemaName)).toBeNull();
+      expect(await owned(second.schemaName)).toBe(`${second.schemaName}.order_no_seq`);
       await db.pool.query(`CREATE VIEW "${source.schemaName}".item_view AS SELECT id FROM "${source.schemaName}".items`);
       await expect(manager.clone(source.id, 'tpl-golden-3', op)).rejects.toMatchObject({ code: 'SANDBOX_008' });
       expect(await manager.getByName('tpl-golden-3')).toMatchObject({ status: 'destroyed' });
