@@ -37,3 +37,22 @@ BEGIN
   );
 END
 $fn$;
+
+-- Clone in one call when the caller has the source's generated statements for its current
+-- fingerprint: builds p_target from p_statements only if p_fingerprint is the source's fingerprint
+-- now. Returns the source's fingerprint (NULL: the source schema does not exist; nothing built).
+-- The caller knows it built when the returned fingerprint equals the one it passed with statements;
+-- otherwise it regenerates the statements from the catalog and builds with sandbox_build_schema.
+CREATE OR REPLACE FUNCTION sandbox_clone_if_unchanged(p_source text, p_target text, p_fingerprint text, p_statements jsonb)
+RETURNS text
+LANGUAGE plpgsql
+AS $fn$
+DECLARE
+  fp text := sandbox_schema_fingerprint(p_source);
+BEGIN
+  IF fp IS NOT NULL AND p_fingerprint IS NOT NULL AND p_statements IS NOT NULL AND fp = p_fingerprint THEN
+    PERFORM sandbox_build_schema(p_target, p_statements);
+  END IF;
+  RETURN fp;
+END
+$fn$;

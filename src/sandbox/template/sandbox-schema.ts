@@ -2,7 +2,7 @@ import { ErrorCode, SandboxError, isDuplicateSchema } from '../errors.ts';
 import { isUuid } from '../validation.ts';
 import type { SqlExecutor } from './sql.ts';
 import { GENERATOR_VERSION } from './generator.ts';
-import { DEFAULT_TEMPLATE, assertTemplateName, cloneSchema, refreshTemplateCache, resetSchemaToTemplate, type BuildOptions } from './template.ts';
+import { DEFAULT_TEMPLATE, assertTemplateName, cloneViaCache, refreshTemplateCache, resetSchemaToTemplate, type BuildOptions, type CloneCall } from './template.ts';
 
 /**
  * Sandbox-id entry points for the provisioner/manager. The schema name comes from the database's one
@@ -83,18 +83,22 @@ export async function resetSandboxSchema(sql: SqlExecutor, sandboxId: string, op
 export async function cloneSandboxSchema(sql: SqlExecutor, sourceId: string, targetId: string): Promise<{ schemaName: string }> {
   assertId(sourceId);
   assertId(targetId);
-  // One round trip: both names from sandbox_schema_name(), and the source's catalog fingerprint (NULL: no schema).
-  const [row] = await sql.query<{ source: string; target: string; fp: string | null }>(
-    `SELECT n.source, n.target, sandbox_schema_fingerprint(n.source) AS fp
-     FROM (SELECT sandbox_schema_name($1::uuid) AS source, sandbox_schema_name($2::uuid) AS target) n`,
-    [sourceId, targetId],
-  );
-  if (row!.fp === null) throw new SandboxError(ErrorCode.SchemaFailed, 'The source sandbox has no schema to clone.', { sandboxId: sourceId });
-  const schemaName = row!.target;
+  if (sourceId === targetId) throw new SandboxError(ErrorCode.InvalidInput, 'A sandbox cannot be cloned onto itself.');
+  // ONE statement on a cache hit: both names from sandbox_schema_name(), the fingerprint check and the build.
+  const call: CloneCall = async (fingerprint, statements) => {
+    const [row] = await sql.query<{ source: string; target: string; fp: string | null }>(
+      `SELECT n.source, n.target, sandbox_clone_if_unchanged(n.source, n.target, $3::text, $4::jsonb) AS fp
+       FROM (SELECT sandbox_schema_name($1::uuid) AS source, sandbox_schema_name($2::uuid) AS target) n`,
+      [sourceId, targetId, fingerprint, statements],
+    );
+    return row!;
+  };
   try {
-    await cloneSchema(sql, row!.source, schemaName, { fingerprint: row!.fp });
-    return { schemaName };
+    return { schemaName: (await cloneViaCache(sql, `sandbox:${sourceId}`, call)).target };
   } catch (err) {
+    if (err instanceof SandboxError && err.code === ErrorCode.NotFound) {
+      throw new SandboxError(ErrorCode.SchemaFailed, 'The source sandbox has no schema to clone.', { sandboxId: sourceId });
+    }
     throw schemaFailed(err, targetId, 'cloned');
   }
 }

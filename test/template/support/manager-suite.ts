@@ -212,6 +212,12 @@ export function managerTemplateSuite(label: string, open: () => Promise<TestData
       const cols = async (schema: string): Promise<string[]> =>
         (await db.pool.query<{ c: string }>(`SELECT attname AS c FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, [`"${schema}".items`])).rows.map((r) => r.c);
       expect(await cols(first.schemaName)).not.toContain('colour');
+      // Unchanged source: the second clone is built from the cached statements in one call, and is the same.
+      const again = (await manager.clone(source.id, 'tpl-golden-1b', op)).sandbox;
+      expect(await cols(again.schemaName)).toEqual(await cols(first.schemaName));
+      expect(await rows(again.schemaName, 'items')).toEqual(await rows(first.schemaName, 'items'));
+      expect(await probe(db, again.schemaName)).toMatchObject({ errors: ENFORCED });
+      expect(await outsideReferences(db, again.schemaName)).toEqual([]);
       await db.pool.query(`ALTER TABLE "${source.schemaName}".items ADD COLUMN colour text DEFAULT 'red'`);
       await db.pool.query(`ALTER TABLE "${source.schemaName}".items DROP COLUMN archived CASCADE`);
       await db.pool.query(`COMMENT ON TABLE "${source.schemaName}".items IS 'changed'`);
@@ -228,7 +234,7 @@ export function managerTemplateSuite(label: string, open: () => Promise<TestData
       await db.pool.query(`CREATE VIEW "${source.schemaName}".item_view AS SELECT id FROM "${source.schemaName}".items`);
       await expect(manager.clone(source.id, 'tpl-golden-3', op)).rejects.toMatchObject({ code: 'SANDBOX_008' });
       expect(await manager.getByName('tpl-golden-3')).toMatchObject({ status: 'destroyed' });
-      for (const s of [first, second, source]) await manager.destroy(s.id, op);
+      for (const s of [first, again, second, source]) await manager.destroy(s.id, op);
     });
 
     it('a clone counts against the owner limit', async () => {
