@@ -21,6 +21,7 @@ import { runScale } from './scenarios/scale.ts';
 import { renderRss, runRss } from './scenarios/rss.ts';
 import { renderEmbeddedCli, runEmbeddedCli } from './scenarios/embedded-cli.ts';
 import { runSdkBench } from './sdk.ts';
+import { renderTemplateBench, runTemplateScenario } from './scenarios/template.ts';
 
 const PASSES = ['list', 'sweep', 'findOrphans', 'cleanupOrphans'] as const;
 const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'results');
@@ -132,6 +133,7 @@ async function main(): Promise<void> {
     results.durationMs = Math.round(performance.now() - started);
     notes.push(`Load average ${machine.loadAvgAtStart} at start, ${loadavg()[0]!.toFixed(2)} at the end (2 cores; other work on the machine shows here, and is why only side-by-side ratios are meaningful).`);
     console.log(render(results));
+    console.log(`\n${renderTemplateBench(Object.assign(results, { templates: await runTemplateScenario(db, progress) }).templates)}`);
 
     // Footprint, last so its child processes do not disturb the ratios above. BENCH_FOOTPRINT=0 skips it.
     const footprint: Record<string, unknown> = {};

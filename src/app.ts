@@ -88,6 +88,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     adminIds: config.adminIds,
     guilds: directory,
     redis,
+    template: config.templateSchema,
     observer: withRouting(opts.managerObserver ?? metrics.managerObserver(), routing),
     events: routing?.eventsProbe(),
   });

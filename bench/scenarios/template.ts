@@ -4,7 +4,7 @@
  *  - reset a sandbox of 10 tables and 10,000 rows (goal ≤ 200 ms) against the floor TRUNCATE + INSERT … SELECT
  *  - clone a sandbox of 100,000 rows (goal ≤ 5 s); clone an empty sandbox against a create (goal ≤ 1.3×)
  * Run: `npx tsx bench/scenarios/template.ts` (TEST_DATABASE_URL/BENCH settings as in bench/config.ts).
- * Not wired into bench/run.ts yet.
+ * `npm run bench` runs it too (runTemplateScenario, one line in bench/run.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +17,9 @@ import { applyTemplateDir } from '../../src/sandbox/template/apply.ts';
 import { pgExecutor, type SqlExecutor } from '../../src/sandbox/template/sql.ts';
 import { cloneSchema, createSchemaFromTemplate, renderDdl, resetSchemaToTemplate } from '../../src/sandbox/template/template.ts';
 import { generateSchemaDdl } from '../../src/sandbox/template/generator.ts';
+import type { Database } from '../../src/db/database.ts';
+import { silentLogger } from '../../src/logger.ts';
+import { SandboxManager } from '../../src/sandbox/manager.ts';
 import { loadBenchConfig } from '../config.ts';
 import { createBenchDatabase } from '../database.ts';
 import { ms, ratio, summarize, type LatencyStats } from '../stats.ts';
@@ -25,6 +28,12 @@ export interface TemplateBenchResult {
   create: { template: LatencyStats; direct: LatencyStats; ratioP50: number };
   reset: { rows: number; tables: number; reset: LatencyStats; floor: LatencyStats; ratioP50: number };
   clone: { rows: number; ms: number; empty: LatencyStats; create: LatencyStats; ratioP50: number };
+  /**
+   * Through the manager (control-plane rows, audit, locks on both sides): clone of an empty sandbox vs a
+   * create from a template of the same tables with no rows (both run the copy statements over empty tables),
+   * and vs the stricter create --empty (no copy statements at all); reset at 10,000 rows.
+   */
+  manager?: { clone: LatencyStats; create: LatencyStats; ratioP50: number; createEmpty: LatencyStats; ratioEmptyP50: number; reset: LatencyStats };
 }
 
 const TABLES = 10;
@@ -71,7 +80,7 @@ const timed = async (fn: () => Promise<unknown>): Promise<number> => {
   return performance.now() - t;
 };
 
-export async function runTemplateBench(pool: pg.Pool, opts: { rounds?: number; log?: (line: string) => void } = {}): Promise<TemplateBenchResult> {
+export async function runTemplateBench(pool: pg.Pool, opts: { rounds?: number; log?: (line: string) => void; database?: Database } = {}): Promise<TemplateBenchResult> {
   const rounds = opts.rounds ?? 20;
   const log = opts.log ?? (() => undefined);
   const dir = mkdtempSync(join(tmpdir(), 'sbx-bench-template-'));
@@ -80,6 +89,10 @@ export async function runTemplateBench(pool: pg.Pool, opts: { rounds?: number; l
     // Template A: 10 tables × 1,000 rows = 10,000 rows (the reset goal). Template B: 10 × 10,000 (the clone source).
     writeFileSync(join(dir, '001_tables.sql'), templateSql(1000));
     await applyTemplateDir(pool, dir, { template: 'bench_tpl' });
+    const none = mkdtempSync(join(tmpdir(), 'sbx-bench-template-'));
+    writeFileSync(join(none, '001_tables.sql'), templateSql(0));
+    await applyTemplateDir(pool, none, { template: 'bench_none' });
+    rmSync(none, { recursive: true, force: true });
     const big = mkdtempSync(join(tmpdir(), 'sbx-bench-template-'));
     writeFileSync(join(big, '001_tables.sql'), templateSql(10_000));
     await applyTemplateDir(pool, big, { template: 'bench_big' });
@@ -157,6 +170,60 @@ export async function runTemplateBench(pool: pg.Pool, opts: { rounds?: number; l
     }
     log(`clone empty: p50 ${ms(summarize(clones).p50)} ms, create p50 ${ms(summarize(creates).p50)} ms`);
 
+    // 4. The same through the manager, so both sides carry the control plane: clone of an empty sandbox
+    //    vs a create from the same tables with no rows (fresh owner each, destroyed untimed), and vs
+    //    create --empty; and reset at 10,000 rows.
+    let managerResult: TemplateBenchResult['manager'];
+    if (opts.database) {
+      const deps = { prisma: opts.database.prisma, logger: silentLogger(), limits: { maxPerOwner: 1000 } };
+      const manager = new SandboxManager({ ...deps, template: 'bench_tpl' });
+      const noRows = new SandboxManager({ ...deps, template: 'bench_none' });
+      const actor = { kind: 'operator', name: 'bench-template' } as const;
+      const source = (await noRows.create({ owner: 'cli:bench-template-src' }, actor)).sandbox;
+      const seeded = (await manager.create({ owner: 'cli:bench-template-src' }, actor)).sandbox;
+      const mClones: number[] = [];
+      const mCreates: number[] = [];
+      const mEmpties: number[] = [];
+      const mResets: number[] = [];
+      const time = async (fn: () => Promise<string>, made: string[]): Promise<number> => {
+        const t = performance.now();
+        made.push(await fn());
+        return performance.now() - t;
+      };
+      for (let r = 0; r < rounds + 2; r++) {
+        const made: string[] = [];
+        const steps = [
+          () => time(async () => (await noRows.clone(source.id, undefined, actor)).sandbox.id, made),
+          () => time(async () => (await noRows.create({ owner: 'cli:bench-template-new' }, actor)).sandbox.id, made),
+          () => time(async () => (await manager.create({ owner: 'cli:bench-template-new', empty: true }, actor)).sandbox.id, made),
+        ];
+        // Rotate which runs first, so none always meets a warmer cache.
+        const took: number[] = [];
+        for (let k = 0; k < steps.length; k++) {
+          const i = (k + r) % steps.length;
+          took[i] = await steps[i]!();
+        }
+        await pool.query(`INSERT INTO "${seeded.schemaName}".t0 (name) SELECT 'dirty ' || g FROM generate_series(1, 500) g`);
+        const rt = performance.now();
+        await manager.reset(seeded.id, actor);
+        const resetMs = performance.now() - rt;
+        if (r >= 2) {
+          mClones.push(took[0]!);
+          mCreates.push(took[1]!);
+          mEmpties.push(took[2]!);
+          mResets.push(resetMs);
+        }
+        for (const id of made) await manager.destroy(id, actor);
+      }
+      await manager.destroy(source.id, actor);
+      await manager.destroy(seeded.id, actor);
+      const mc = summarize(mClones);
+      const mk = summarize(mCreates);
+      const me = summarize(mEmpties);
+      managerResult = { clone: mc, create: mk, ratioP50: ratio(mc.p50, mk.p50), createEmpty: me, ratioEmptyP50: ratio(mc.p50, me.p50), reset: summarize(mResets) };
+      log(`manager: clone empty p50 ${ms(mc.p50)} ms, create p50 ${ms(mk.p50)} ms, create --empty p50 ${ms(me.p50)} ms, reset p50 ${ms(managerResult.reset.p50)} ms`);
+    }
+
     const t = summarize(fromTemplate);
     const d = summarize(direct);
     const rs = summarize(resets);
@@ -167,6 +234,7 @@ export async function runTemplateBench(pool: pg.Pool, opts: { rounds?: number; l
       create: { template: t, direct: d, ratioP50: ratio(t.p50, d.p50) },
       reset: { rows: 10_000, tables: TABLES, reset: rs, floor: fl, ratioP50: ratio(rs.p50, fl.p50) },
       clone: { rows: 100_000, ms: Math.round(cloneMs), empty: cl, create: cr, ratioP50: ratio(cl.p50, cr.p50) },
+      ...(managerResult ? { manager: managerResult } : {}),
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -174,19 +242,39 @@ export async function runTemplateBench(pool: pg.Pool, opts: { rounds?: number; l
   }
 }
 
+export function renderTemplateBench(r: TemplateBenchResult): string {
+  const line = (label: string, value: string, goal: string): string => `${label.padEnd(48)} ${value.padStart(16)}   ${goal ? `goal ${goal}` : ''}`.trimEnd();
+  const out = [
+    'Templates, reset and clone (10-table template)',
+    line('create from template / same DDL direct (p50)', `${r.create.ratioP50}×`, '≤ 1.3×'),
+    line(`  template p50 / direct p50`, `${ms(r.create.template.p50)} / ${ms(r.create.direct.p50)} ms`, ''),
+    line(`reset 10 tables, 10,000 rows (p50 / p95)`, `${ms(r.reset.reset.p50)} / ${ms(r.reset.reset.p95)} ms`, '≤ 200 ms'),
+    line(`  floor TRUNCATE + INSERT (p50)`, `${ms(r.reset.floor.p50)} ms`, ''),
+    line('clone 100,000 rows', `${r.clone.ms} ms`, '≤ 5000 ms'),
+    line('clone empty / create, schema only (p50)', `${r.clone.ratioP50}×`, ''),
+  ];
+  if (r.manager) {
+    out.push(line('manager clone of an empty sandbox / manager create (p50)', `${r.manager.ratioP50}×`, '≤ 1.3×'));
+    out.push(line('  clone p50 / create p50', `${ms(r.manager.clone.p50)} / ${ms(r.manager.create.p50)} ms`, ''));
+    out.push(line('  clone / create --empty (no copy statements) (p50)', `${r.manager.ratioEmptyP50}× (${ms(r.manager.createEmpty.p50)} ms)`, ''));
+    out.push(line('manager reset, 10,000 rows (p50 / p95)', `${ms(r.manager.reset.p50)} / ${ms(r.manager.reset.p95)} ms`, '≤ 200 ms'));
+  }
+  return out.join('\n');
+}
+
+/** For bench/run.ts: runs on the bench database (manager included) and returns the printed section. */
+export async function runTemplateScenario(db: Database, progress: (line: string) => void, rounds = 20): Promise<TemplateBenchResult> {
+  progress(`templates: create, reset at 10,000 rows, clone at 100,000 rows, ${rounds} rounds`);
+  return runTemplateBench(db.pool, { rounds, database: db, log: (l) => progress(`templates: ${l}`) });
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const cfg = loadBenchConfig();
   let drop: (() => Promise<void>) | undefined;
   const db = await createBenchDatabase(cfg.adminUrl, (d) => (drop = d), 4);
   try {
-    const r = await runTemplateBench(db.pool, { log: (l) => process.stderr.write(`[template bench] ${l}\n`) });
-    const line = (label: string, value: string, goal: string): string => `${label.padEnd(44)} ${value.padStart(12)}   goal ${goal}`;
-    console.log(line('create from template / same DDL direct (p50)', `${r.create.ratioP50}×`, '≤ 1.3×'));
-    console.log(line(`  template p50 / direct p50`, `${ms(r.create.template.p50)} / ${ms(r.create.direct.p50)} ms`, ''));
-    console.log(line(`reset 10 tables, 10,000 rows (p50 / p95)`, `${ms(r.reset.reset.p50)} / ${ms(r.reset.reset.p95)} ms`, '≤ 200 ms'));
-    console.log(line(`  floor TRUNCATE + INSERT (p50)`, `${ms(r.reset.floor.p50)} ms`, ''));
-    console.log(line('clone 100,000 rows', `${r.clone.ms} ms`, '≤ 5000 ms'));
-    console.log(line('clone empty / create (p50)', `${r.clone.ratioP50}×`, '≤ 1.3×'));
+    const r = await runTemplateBench(db.pool, { database: db, rounds: Number(process.env.BENCH_TEMPLATE_ROUNDS ?? 20), log: (l) => process.stderr.write(`[template bench] ${l}\n`) });
+    console.log(renderTemplateBench(r));
     console.log(JSON.stringify(r));
   } finally {
     await drop?.();

@@ -28,7 +28,7 @@ export interface DispatcherDeps {
 }
 
 /** Subcommands that change state and so take a rate-limit token. Buttons and autocomplete never do. */
-const MUTATING: ReadonlySet<string> = new Set(['create', 'register-guild', 'unregister-guild', 'extend', 'destroy']);
+const MUTATING: ReadonlySet<string> = new Set(['create', 'register-guild', 'unregister-guild', 'extend', 'destroy', 'reset', 'clone']);
 
 /** Turns any error into what the user sees. Raw SQL and stacks never leave this function. */
 export function describeError(err: unknown, log: Logger, context: Record<string, unknown>): { text: string; outcome: CommandOutcome } {

@@ -35,6 +35,7 @@ export function sandboxEmbed(sandbox: Sandbox, title = sandbox.name): EmbedBuild
         ? { name: 'Destroyed', value: sandbox.destroyedAt ? relativeTime(sandbox.destroyedAt) : 'yes', inline: true }
         : { name: sandbox.status === 'expired' ? 'Expired' : 'Expires', value: relativeTime(sandbox.expiresAt), inline: true },
       { name: 'Servers', value: guilds },
+      { name: 'Template', value: sandbox.templateVersion ? `\`${plain(sandbox.templateVersion).slice(0, 200)}\`` : 'built before templates', inline: true },
     )
     .setFooter({ text: `id ${sandbox.id}` });
 }

@@ -53,6 +53,7 @@ export async function openCliContext(opts: { migrate?: boolean } = {}): Promise<
     resources: [...(streams ? [streams.resource()] : []), ...isolation.resources],
     connectionEnv: (s) => isolation.connectionEnv(s),
     events: streams,
+    template: config.templateSchema,
   });
   return {
     config,

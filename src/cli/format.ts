@@ -13,6 +13,7 @@ export const sandboxJson = (s: Sandbox): Record<string, unknown> => ({
   destroyedAt: s.destroyedAt?.toISOString() ?? null,
   lastActivityAt: s.lastActivityAt.toISOString(),
   metadata: s.metadata,
+  templateVersion: s.templateVersion ?? null,
 });
 
 export function relative(target: Date, now: Date): string {
@@ -30,6 +31,7 @@ export function sandboxText(s: Sandbox, now: Date): string {
     ['status', s.status],
     ['owner', s.owner],
     ['schema', s.schemaName],
+    ['template', s.templateVersion ?? '(built before templates)'],
     ['guilds', s.guildIds.join(', ') || '(none)'],
     ['created', s.createdAt.toISOString()],
   ];

@@ -98,10 +98,11 @@ export function buildProgram(
     .option('--owner <id>', 'Discord user id or cli:<name> (default: cli:<your OS user>)')
     .option('--ttl <hours>', 'time to live in whole hours (max 168; larger values are capped)', wholeNumber)
     .option('--guild <id>', 'guild to register (repeatable)', collect, [])
+    .option('--empty', "build the template's tables without its seed rows")
     .addOption(json)
-    .action((name: string | undefined, o: { owner?: string; ttl?: number; guild: string[]; json?: boolean }) =>
+    .action((name: string | undefined, o: { owner?: string; ttl?: number; guild: string[]; empty?: boolean; json?: boolean }) =>
       run(async ({ manager, actor }) => {
-        const r = await manager.create({ name, owner: o.owner, ttlHours: o.ttl, guildIds: o.guild }, actor);
+        const r = await manager.create({ name, owner: o.owner, ttlHours: o.ttl, guildIds: o.guild, empty: o.empty === true }, actor);
         if (o.json) {
           io.out(JSON.stringify({ ...sandboxJson(r.sandbox), notices: r.notices, claimedGuildIds: r.claimedGuildIds }, null, 2));
           return;
@@ -173,6 +174,58 @@ export function buildProgram(
         if (!o.yes) throw new SandboxError(ErrorCode.InvalidInput, `Refusing to destroy ${ref} without --yes.`);
         const s = await manager.destroy(ref, actor);
         io.out(o.json ? JSON.stringify(sandboxJson(s), null, 2) : `Destroyed ${s.name} (${s.id}).`);
+      })(),
+    );
+
+  program
+    .command('reset')
+    .description("put a sandbox back to the template: structure and seed rows (one transaction); purges its event stream and Redis keys")
+    .argument('<sandbox>', 'name or id')
+    .option('--yes', 'confirm the reset (all its data is replaced)')
+    .addOption(json)
+    .action((ref: string, o: { yes?: boolean; json?: boolean }) =>
+      run(async ({ manager, actor }) => {
+        if (!o.yes) throw new SandboxError(ErrorCode.InvalidInput, `Refusing to reset ${ref} without --yes.`);
+        const r = await manager.reset(ref, actor);
+        if (o.json) {
+          io.out(JSON.stringify({ ...sandboxJson(r.sandbox), purgeFailed: r.purgeFailed }, null, 2));
+          return;
+        }
+        io.out(`Reset ${r.sandbox.name} to template version ${r.sandbox.templateVersion ?? '?'}.`);
+        for (const k of r.purgeFailed) io.out(`note: the ${k} could not be emptied; the schema was reset.`);
+      })(),
+    );
+
+  program
+    .command('clone')
+    .description("create a sandbox, owned by you, that copies another sandbox's tables and rows")
+    .argument('<source>', 'name or id of the sandbox to copy')
+    .argument('[name]', 'name of the new sandbox (default: sandbox-<owner>-<random>)')
+    .addOption(json)
+    .action((source: string, name: string | undefined, o: { json?: boolean }) =>
+      run(async ({ manager, actor }) => {
+        const r = await manager.clone(source, name, actor);
+        if (o.json) {
+          io.out(JSON.stringify({ ...sandboxJson(r.sandbox), notices: r.notices }, null, 2));
+          return;
+        }
+        io.out(sandboxText(r.sandbox, manager.now()));
+      })(),
+    );
+
+  program
+    .command('upgrade')
+    .description('apply the template files a sandbox is missing (its data is kept)')
+    .argument('<sandbox>', 'name or id')
+    .addOption(json)
+    .action((ref: string, o: { json?: boolean }) =>
+      run(async ({ manager, actor }) => {
+        const r = await manager.upgrade(ref, actor);
+        if (o.json) {
+          io.out(JSON.stringify({ ...sandboxJson(r.sandbox), applied: r.applied }, null, 2));
+          return;
+        }
+        io.out(r.applied.length ? `Upgraded ${r.sandbox.name}: ${r.applied.join(', ')} (now ${r.sandbox.templateVersion}).` : `${r.sandbox.name} is up to date (${r.sandbox.templateVersion ?? 'initial'}).`);
       })(),
     );
 

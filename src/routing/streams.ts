@@ -96,6 +96,15 @@ export class SandboxStreams implements ExternalResource {
     }
   }
 
+  /** Reset: drops every message of the sandbox's stream, keeping the stream and its config. Absent is success. */
+  async purge(sandboxId: string): Promise<void> {
+    try {
+      await this.opts.jsm.streams.purge(sandboxStreamName(sandboxId));
+    } catch (err) {
+      if (!isStreamNotFound(err)) throw err;
+    }
+  }
+
   async exists(sandboxId: string): Promise<boolean> {
     return (await this.stats(sandboxId)) !== undefined;
   }

@@ -10,6 +10,8 @@ export type FaultPoint =
   | 'destroy:after-destroying'
   | 'destroy:after-drop'
   | 'extend:before-update'
+  | 'reset:after-rebuild'
+  | 'clone:after-schema'
   | 'register:before-insert'
   | 'sweep:before-item';
 

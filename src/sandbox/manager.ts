@@ -8,16 +8,18 @@ import type { HealthProbe, LifecycleContext, ManagerObserver } from './lifecycle
 import { isAdmin } from './lifecycle/context.ts';
 import { destroy, tearDown, type TeardownOptions } from './lifecycle/destroy.ts';
 import { extendTtl } from './lifecycle/extend.ts';
+import { clone } from './lifecycle/clone.ts';
+import { reset, type ResetResult } from './lifecycle/reset.ts';
+import { upgrade } from './lifecycle/upgrade.ts';
 import { registerGuild, releaseGuild, unregisterGuild, type GuildRelease } from './lifecycle/guilds.ts';
 import { getConnectionDetails, getStatus } from './lifecycle/health.ts';
 import { getByGuildId, getById, getByName, list, resolve, resolveFor, suggest } from './lifecycle/lookups.ts';
 import type { ExternalResource, PostgresResource } from './resources.ts';
 import { regrant } from './lifecycle/postgres-resources.ts';
 import { rotateCredentials, type RotateResult } from './lifecycle/credentials.ts';
-import type { Tx } from './store/store.ts';
 import type { EventsProbe } from './lifecycle/context.ts';
 import { SchemaProvisioner } from './store/schemas.ts';
-import { SandboxStore, type StatusExtras } from './store/store.ts';
+import { SandboxStore, type StatusExtras, type Tx } from './store/store.ts';
 import { DEFAULT_LIMITS, type Actor, type CreateInput, type CreateResult, type GuildRegistration, type ListFilter, type Sandbox, type SandboxHealth, type SandboxLimits, type SandboxStatus } from './types.ts';
 
 export type { SkippedGuild } from './lifecycle/create.ts';
@@ -45,6 +47,15 @@ export interface ManagerDeps {
   connectionEnv?: (sandbox: Sandbox) => Record<string, string>;
   /** Event stream stats for health and `status`; absent means event routing is off ("disabled"). */
   events?: EventsProbe | undefined;
+  /** The template schema sandboxes are built from (config.templateSchema; default sandbox_template). */
+  template?: string;
+  /**
+   * Called inside the transaction that rebuilt a sandbox's schema — reset (drop and rebuild), clone
+   * (new schema) and upgrade — after the rebuild and before the commit. The per-sandbox PostgreSQL
+   * role (isolation) re-grants itself on the new objects here; absent (isolation off) it is a no-op.
+   * A throw rolls the whole operation back.
+   */
+  onSchemaRebuilt?: (tx: Tx, sandboxId: string) => Promise<void>;
 }
 
 /**
@@ -84,7 +95,12 @@ export class SandboxManager {
       connectionEnv: deps.connectionEnv,
       redis: deps.redis,
       events: deps.events,
+      template: deps.template,
+      onSchemaRebuilt: deps.onSchemaRebuilt,
     };
+    // By default a rebuilt schema (reset, upgrade) re-grants the sandbox's PostgreSQL-side resources
+    // (its role, when isolation is on) on the new objects, in the same transaction.
+    if (!this.ctx.onSchemaRebuilt && this.postgresResources.length) this.ctx.onSchemaRebuilt = (tx, id) => regrant(this.ctx, tx, id);
   }
 
   /** The shared context, for the jobs (sweeper, guild registry) that run lifecycle steps. */
@@ -125,6 +141,18 @@ export class SandboxManager {
   }
   create(input: CreateInput, actor: Actor, opts: { bestEffortGuilds?: boolean } = {}): Promise<CreateResult & { skippedGuilds: SkippedGuild[] }> {
     return create(this.ctx, input, actor, opts);
+  }
+  /** Puts the sandbox back to the template (structure and seed) in one transaction; then purges its stream and Redis keys. */
+  reset(ref: string, actor: Actor): Promise<ResetResult> {
+    return reset(this.ctx, ref, actor);
+  }
+  /** A new sandbox owned by the actor, copying the source's structure and data. */
+  clone(sourceRef: string, name: string | undefined, actor: Actor): Promise<CreateResult & { skippedGuilds: SkippedGuild[] }> {
+    return clone(this.ctx, sourceRef, name, actor);
+  }
+  /** Applies the template files the sandbox is missing. */
+  upgrade(ref: string, actor: Actor): Promise<{ sandbox: Sandbox; applied: string[] }> {
+    return upgrade(this.ctx, ref, actor);
   }
   destroy(ref: string, actor: Actor): Promise<Sandbox> {
     return destroy(this.ctx, ref, actor);

@@ -133,6 +133,11 @@ export class RedisKeysResource implements ExternalResource {
     throw new Error(`Redis keys under ${sandboxRedisPrefix(sandboxId)} were still being written after ${maxPasses} passes`);
   }
 
+  /** Reset: deletes every key under the sandbox's prefix (SCAN + UNLINK, as remove does). */
+  purge(sandboxId: string): Promise<void> {
+    return this.remove(sandboxId);
+  }
+
   async exists(sandboxId: string): Promise<boolean> {
     const pattern = `${sandboxRedisPrefix(sandboxId)}*`;
     let cursor = '0';

@@ -22,6 +22,9 @@ export interface ExternalResource {
    *  missing/orphan passes. Server-wide resources: the sweeper removes one only when THIS control database has a row for
    *  the id that is destroyed or failed; an id with no row is reported (log + metric), never touched. */
   list(): Promise<string[]>;
+  /** Optional: empties it but keeps it (reset: the stream's messages, the Redis keys). Called after the reset commit;
+   *  idempotent, absent is success. A resource without purge is left as it is by a reset. */
+  purge?(sandboxId: string): Promise<void>;
 }
 
 /**

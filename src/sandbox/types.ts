@@ -65,10 +65,14 @@ export interface Sandbox {
   destroyedAt: Date | null;
   lastActivityAt: Date;
   metadata: Record<string, unknown>;
+  /** The template version its schema was built from or upgraded to (`<file>@<checksum>` or 'initial'); null before templates. */
+  templateVersion?: string | null;
 }
 
 export interface CreateInput {
   name?: string | undefined;
+  /** Skip the template's seed rows (`create --empty`). */
+  empty?: boolean | undefined;
   owner?: string | undefined;
   ttlHours?: number | undefined;
   guildIds?: readonly string[] | undefined;

@@ -47,7 +47,7 @@ describe('startup', () => {
     const command = env.fake.commands('global').find((c) => c.name === 'sandbox');
     expect(command).toMatchObject({ name: 'sandbox', default_member_permissions: '32', contexts: [0] });
     const subcommands = (command!.options ?? []).map((o) => o.name);
-    expect(subcommands).toEqual(['create', 'register-guild', 'unregister-guild', 'list', 'status', 'extend', 'destroy', 'connect']);
+    expect(subcommands).toEqual(['create', 'register-guild', 'unregister-guild', 'list', 'status', 'extend', 'destroy', 'reset', 'clone', 'connect']);
     for (const sub of command!.options ?? []) {
       for (const option of (sub as { options?: { name: string; autocomplete?: boolean }[] }).options ?? []) {
         if (option.name === 'sandbox') expect(option.autocomplete).toBe(true);

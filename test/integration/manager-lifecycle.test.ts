@@ -16,6 +16,9 @@ beforeAll(async () => {
 });
 afterAll(async () => db?.drop());
 
+/** A sandbox-named schema built from the template by the provisioner (in its own transaction), outside any sandbox row. */
+const buildSchema = (id: string): Promise<string> => db.prisma.$transaction((tx) => manager.provisioner.buildSchema(id, tx)).then((r) => r.schemaName);
+
 const auditOf = async (sandboxId: string) =>
   (await db.pool.query<{ event_type: string; actor: string; details: Record<string, unknown> }>(
     'SELECT event_type, actor, details FROM sandbox_audit_log WHERE sandbox_id = $1 ORDER BY id',
@@ -93,7 +96,7 @@ describe('create', () => {
 
   it('never adopts or drops a schema that already exists under the new name', async () => {
     const id = randomUUID();
-    const squatter = await manager.provisioner.createSchema(id);
+    const squatter = await buildSchema(id);
     await db.pool.query(`INSERT INTO ${squatter}.communities (name) VALUES ('not yours')`);
     const m = makeManager(db, { newId: () => id });
     await expect(m.create({ name: 'squatted', owner: 'cli:erin' }, op)).rejects.toMatchObject({ code: 'SANDBOX_005' });

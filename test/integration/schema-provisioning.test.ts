@@ -16,6 +16,9 @@ beforeAll(async () => {
 });
 afterAll(async () => db?.drop());
 
+/** A sandbox-named schema built from the template by the provisioner (in its own transaction), outside any sandbox row. */
+const buildSchema = (id: string): Promise<string> => db.prisma.$transaction((tx) => manager.provisioner.buildSchema(id, tx)).then((r) => r.schemaName);
+
 describe('schema provisioning', () => {
   it('records exactly the schema that exists, holding communities, profiles and badges', async () => {
     const { sandbox } = await manager.create({ name: 'recorded-schema', owner: 'cli:alice' }, op);
@@ -52,9 +55,9 @@ describe('schema provisioning', () => {
 
   it('refuses to adopt an existing schema and drops idempotently', async () => {
     const id = randomUUID();
-    const name = await manager.provisioner.createSchema(id);
+    const name = await buildSchema(id);
     await db.pool.query(`INSERT INTO ${name}.communities (name) VALUES ('keep me')`);
-    await expect(manager.provisioner.createSchema(id)).rejects.toMatchObject({ code: 'SANDBOX_005', details: { collision: true } });
+    await expect(buildSchema(id)).rejects.toMatchObject({ code: 'SANDBOX_005', details: { collision: true } });
     expect((await db.pool.query(`SELECT count(*)::int AS n FROM ${name}.communities`)).rows[0].n).toBe(1);
     expect(await manager.provisioner.dropSchema(id)).toBe(true);
     expect(await manager.provisioner.dropSchema(id)).toBe(false);
@@ -71,7 +74,7 @@ describe('schema provisioning', () => {
   it('orphan cleanup keeps live schemas, drops a true orphan and ignores look-alike names', async () => {
     const live = (await manager.create({ name: 'live-one', owner: 'cli:bob' }, op)).sandbox;
     const orphanId = randomUUID();
-    const orphan = await manager.provisioner.createSchema(orphanId);
+    const orphan = await buildSchema(orphanId);
     const lookAlikes = ['sandboxes_archive', 'sandbox_abc', `sandboxx${'a'.repeat(32)}`, `sandbox_${'A'.repeat(32)}`, `sandbox_${'a'.repeat(33)}`];
     for (const s of lookAlikes) await db.pool.query(`CREATE SCHEMA "${s}"`);
 
@@ -92,7 +95,7 @@ describe('schema provisioning', () => {
   it('treats the schema of a destroyed sandbox as an orphan if it ever reappears', async () => {
     const { sandbox } = await manager.create({ name: 'comes-back', owner: 'cli:bob' }, op);
     await manager.destroy(sandbox.id, op);
-    await manager.provisioner.createSchema(sandbox.id);
+    await buildSchema(sandbox.id);
     expect(await manager.provisioner.findOrphanedSchemas()).toEqual([sandbox.schemaName]);
     await manager.provisioner.cleanupOrphanedSchemas();
     expect(await schemaExists(db, sandbox.schemaName)).toBe(false);

@@ -85,6 +85,21 @@ export const sandboxCommand = {
     },
     {
       type: Opt.Subcommand,
+      name: 'reset',
+      description: 'Put a sandbox back to its template: tables and seed rows (asks for confirmation)',
+      options: [sandboxOption],
+    },
+    {
+      type: Opt.Subcommand,
+      name: 'clone',
+      description: 'Create a sandbox owned by you that copies another one’s tables and rows',
+      options: [
+        { ...sandboxOption, description: 'Sandbox to copy (name or id)' },
+        { type: Opt.String, name: 'name', description: 'Name of the copy: 3-64 characters of a-z, 0-9 and -', required: false, max_length: 64 },
+      ],
+    },
+    {
+      type: Opt.Subcommand,
       name: 'connect',
       description: 'Show the environment variables for code running against a sandbox',
       options: [sandboxOption],

@@ -2,10 +2,12 @@ import type { SubcommandName } from './definition.ts';
 import type { CommandHandler } from './context.ts';
 import { connect } from './connect.ts';
 import { create } from './create.ts';
+import { clone } from './clone.ts';
 import { destroy } from './destroy.ts';
 import { extend } from './extend.ts';
 import { list } from './list.ts';
 import { registerGuild } from './register-guild.ts';
+import { reset } from './reset.ts';
 import { status } from './status.ts';
 import { unregisterGuild } from './unregister-guild.ts';
 
@@ -18,6 +20,8 @@ const handlerTable: Record<SubcommandName, CommandHandler> = {
   status,
   extend,
   destroy,
+  reset,
+  clone,
   connect,
 };
 

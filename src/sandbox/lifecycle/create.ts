@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../logger.ts';
 import { ErrorCode, SandboxError, isUniqueViolation, toSandboxError } from '../errors.ts';
 import type { ExternalResource } from '../resources.ts';
+import type { Tx } from '../store/store.ts';
 import { actorLabel, defaultOwner, type Actor, type CreateInput, type CreateResult, type Sandbox } from '../types.ts';
 import { defaultName, validateGuildIds, validateMetadata, validateName, validateOwner, validateTtlHours } from '../validation.ts';
 import { HOUR, fault, guard, mayActFor, routesChanged, throwGuildMapped, type LifecycleContext } from './context.ts';
@@ -31,7 +32,12 @@ interface GuildPlan {
  * sweeper reconciles. With `bestEffortGuilds` (the bot's `/sandbox create` for the current
  * guild), a guild that is already mapped or that the actor may not manage is skipped and reported.
  */
-export const create = (ctx: LifecycleContext, input: CreateInput, actor: Actor, opts: { bestEffortGuilds?: boolean } = {}): Promise<CreateResult & { skippedGuilds: SkippedGuild[] }> =>
+export const create = (
+  ctx: LifecycleContext,
+  input: CreateInput,
+  actor: Actor,
+  opts: { bestEffortGuilds?: boolean; /** Clone: the schema is a copy of this sandbox's (see clone.ts). */ cloneOf?: Pick<Sandbox, 'id' | 'name'> } = {},
+): Promise<CreateResult & { skippedGuilds: SkippedGuild[] }> =>
   guard(async () => {
     const started = performance.now();
     const owner = validateOwner(input.owner ?? defaultOwner(actor));
@@ -51,7 +57,8 @@ export const create = (ctx: LifecycleContext, input: CreateInput, actor: Actor, 
     try {
       await fault(ctx, 'create:after-creating', row.id);
       await ensureExternal(ctx, row.id, ensured, slog);
-      const mappedElsewhere = await provision(ctx, row.id, row.schemaName, plan, actor, bestEffort);
+      const source: SchemaSource = opts.cloneOf ? { kind: 'clone', sourceId: opts.cloneOf.id, sourceName: opts.cloneOf.name } : { kind: 'template', empty: input.empty === true };
+      const { skipped: mappedElsewhere, templateVersion } = await provision(ctx, row.id, row.schemaName, plan, actor, bestEffort, source);
       if (plan.map.length > mappedElsewhere.length) await routesChanged(ctx);
       const skippedGuilds: SkippedGuild[] = [
         ...plan.forbidden.map((guildId) => ({ guildId, reason: 'forbidden' as const })),
@@ -71,6 +78,7 @@ export const create = (ctx: LifecycleContext, input: CreateInput, actor: Actor, 
         destroyedAt: null,
         lastActivityAt: row.createdAt,
         metadata,
+        templateVersion,
       };
       ctx.observer.created?.('success', (performance.now() - started) / 1000);
       slog.info({ name: sandbox.name, schemaName: sandbox.schemaName, ms: Math.round(performance.now() - started) }, 'sandbox created');
@@ -197,16 +205,23 @@ async function ensureExternal(ctx: LifecycleContext, id: string, ensured: Extern
   }
 }
 
+/** What the provisioning transaction builds the schema from: the template, or (clone) a source sandbox's schema. */
+export type SchemaSource = { kind: 'template'; empty: boolean } | { kind: 'clone'; sourceId: string; sourceName: string };
+
 /** The schema, the guild mappings, the claims and creating → running commit together. */
-async function provision(ctx: LifecycleContext, id: string, schemaName: string, plan: GuildPlan, actor: Actor, skipMapped: boolean): Promise<string[]> {
+async function provision(ctx: LifecycleContext, id: string, schemaName: string, plan: GuildPlan, actor: Actor, skipMapped: boolean, source: SchemaSource): Promise<{ skipped: string[]; templateVersion: string | null }> {
   return ctx.store.transaction(async (tx) => {
-    const created = await ctx.schemas.createSchema(id, tx, { advisoryKey: `sandbox:${id}` });
+    const built = source.kind === 'template' ? await ctx.schemas.buildSchema(id, tx, { advisoryKey: `sandbox:${id}`, empty: source.empty, template: ctx.template }) : await cloneInto(ctx, tx, id, source);
+    const created = built.schemaName;
+    const templateVersion = built.templateVersion;
     if (created !== schemaName) {
       throw new SandboxError(ErrorCode.SchemaFailed, 'The created schema does not match the recorded one.', { created, recorded: schemaName });
     }
     await fault(ctx, 'create:after-schema', id);
-    const audits: Parameters<typeof ctx.store.auditMany>[1] = [{ sandboxId: id, eventType: 'schema_created', actor, details: { schemaName } }];
-    // The role (isolation on) after the schema, in the same transaction.
+    const details = source.kind === 'clone' ? { schemaName, templateVersion, clonedFrom: source.sourceId } : { schemaName, templateVersion, ...(source.empty ? { empty: true } : {}) };
+    const audits: Parameters<typeof ctx.store.auditMany>[1] = [{ sandboxId: id, eventType: source.kind === 'clone' ? 'schema_cloned' : 'schema_created', actor, details }];
+    // The role (isolation on) after the schema, in the same transaction: made for a new schema, or
+    // re-granted on a clone's copied objects.
     await regrant(ctx, tx, id);
     for (const r of ctx.postgresResources) audits.push({ sandboxId: id, eventType: `${r.kind}_created`, actor, details: {} });
     const skipped: string[] = [];
@@ -219,9 +234,24 @@ async function provision(ctx: LifecycleContext, id: string, schemaName: string, 
     for (const guildId of plan.claim) await claimGuild(ctx, tx, id, guildId, actor);
     await fault(ctx, 'create:before-running', id);
     // schema_created and guild_registered are written by the status change's own statement, before status_changed.
-    await ctx.store.changeStatus(tx, id, 'creating', 'running', actor, {}, {}, { before: audits });
-    return skipped;
+    await ctx.store.changeStatus(tx, id, 'creating', 'running', actor, {}, templateVersion === null ? {} : { templateVersion }, { before: audits });
+    return { skipped, templateVersion };
   });
+}
+
+/**
+ * Clone: under the new sandbox's key and then the source's (a fresh id first, so no cycle with a
+ * destroy of the source, which takes only its own), the source must be running or expired; its
+ * schema is copied as it is now (structure, rows, sequences) and its template version recorded.
+ */
+async function cloneInto(ctx: LifecycleContext, tx: Tx, id: string, source: { sourceId: string; sourceName: string }): Promise<{ schemaName: string; templateVersion: string | null }> {
+  const row = await ctx.store.lockSandboxKeyAndRow(tx, source.sourceId, { firstKey: `sandbox:${id}` });
+  if (!row || (row.status !== 'running' && row.status !== 'expired')) {
+    throw new SandboxError(ErrorCode.InvalidTransition, `${source.sourceName} is ${row?.status ?? 'gone'}; only running or expired sandboxes can be cloned.`, { status: row?.status });
+  }
+  const { schemaName } = await ctx.schemas.cloneSchema(source.sourceId, id, tx);
+  await fault(ctx, 'clone:after-schema', id);
+  return { schemaName, templateVersion: row.templateVersion };
 }
 
 /**

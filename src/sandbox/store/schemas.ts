@@ -1,8 +1,11 @@
 import { TX_OPTIONS, type PrismaClient } from '../../db/database.ts';
 import type { Logger } from '../../logger.ts';
-import { ErrorCode, SandboxError, isDuplicateSchema } from '../errors.ts';
+import { ErrorCode, SandboxError } from '../errors.ts';
 import type { SchemaStats } from '../types.ts';
 import { SCHEMA_NAME_RE, isUuid } from '../validation.ts';
+import { upgradeSandboxSchema } from '../template/apply.ts';
+import { cloneSandboxSchema, createSandboxSchema, resetSandboxSchema, type TemplatedSchema } from '../template/sandbox-schema.ts';
+import { prismaExecutor, type PrismaRaw } from '../template/sql.ts';
 
 /**
  * The schema half of the store: the only code that calls the schema-management SQL functions.
@@ -27,26 +30,30 @@ export class SchemaProvisioner {
     private readonly logger: Logger,
   ) {}
 
-  /** Creates the schema; an existing schema is an error (SANDBOX_005 with `collision`), never adopted. */
-  async createSchema(sandboxId: string, sql: Sql = this.db, opts: { advisoryKey?: string } = {}): Promise<string> {
-    assertId(sandboxId);
-    try {
-      // With an advisory key, the lock is taken first in the same statement (FROM is evaluated before the target list).
-      const [row] = opts.advisoryKey
-        ? await sql.$queryRaw<{ name: string }[]>`
-            SELECT create_sandbox_schema(${sandboxId}::uuid) AS name FROM (SELECT pg_advisory_xact_lock(hashtextextended(${opts.advisoryKey}, 0))) AS k`
-        : await sql.$queryRaw<{ name: string }[]>`SELECT create_sandbox_schema(${sandboxId}::uuid) AS name`;
-      this.logger.debug({ sandboxId, schemaName: row!.name }, 'schema created');
-      return row!.name;
-    } catch (err) {
-      const collision = isDuplicateSchema(err);
-      throw new SandboxError(
-        ErrorCode.SchemaFailed,
-        collision ? 'A schema with this sandbox’s name already exists; it was left untouched.' : 'The sandbox schema could not be created.',
-        { sandboxId, collision },
-        { cause: err },
-      );
-    }
+  /**
+   * Builds the sandbox's schema from the template's cached DDL (structure, and the seed rows unless
+   * `empty`) in the caller's transaction. Returns the schema name and the template version built.
+   * An existing schema is an error (SANDBOX_005 with `collision`), never adopted.
+   */
+  async buildSchema(sandboxId: string, tx: Sql & PrismaRaw, opts: { advisoryKey?: string; empty?: boolean; template?: string } = {}): Promise<TemplatedSchema> {
+    const built = await createSandboxSchema(prismaExecutor(tx), sandboxId, opts);
+    this.logger.debug({ sandboxId, ...built }, 'schema built from template');
+    return built;
+  }
+
+  /** Puts the sandbox's schema back to the template's current version, in the caller's transaction. */
+  resetSchema(sandboxId: string, tx: Sql & PrismaRaw, opts: { empty?: boolean; template?: string } = {}): Promise<TemplatedSchema> {
+    return resetSandboxSchema(prismaExecutor(tx), sandboxId, opts);
+  }
+
+  /** Creates the target's schema as a copy of the source's (structure, rows, sequences), in the caller's transaction. */
+  cloneSchema(sourceId: string, targetId: string, tx: Sql & PrismaRaw): Promise<{ schemaName: string }> {
+    return cloneSandboxSchema(prismaExecutor(tx), sourceId, targetId);
+  }
+
+  /** Applies the template files recorded after `fromVersion` to the sandbox's schema, in the caller's transaction. */
+  async upgradeSchema(schemaName: string, fromVersion: string, tx: Sql & PrismaRaw, opts: { template?: string } = {}): Promise<{ version: string; applied: string[] }> {
+    return upgradeSandboxSchema(prismaExecutor(tx), schemaName, fromVersion, opts);
   }
 
   /** Idempotent. Returns true when a schema was dropped. */

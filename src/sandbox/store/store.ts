@@ -23,6 +23,7 @@ export const toSandbox = (row: Row): Sandbox => ({
   destroyedAt: row.destroyedAt,
   lastActivityAt: row.lastActivityAt,
   metadata: (row.metadata ?? {}) as Record<string, unknown>,
+  templateVersion: row.templateVersion,
 });
 
 /** One audit row to write. */
@@ -42,6 +43,8 @@ export interface StatusExtras {
   expiryNotifiedAt?: null;
   nextAttemptAt?: Date | null;
   destroyAttempts?: number;
+  /** sandboxes.template_version: the template version the schema now has (create, reset, clone, upgrade). */
+  templateVersion?: string;
 }
 
 /** What a caller checks under the sandbox row lock. */
@@ -49,6 +52,7 @@ export interface LockedRow {
   status: SandboxStatus;
   schemaName: string;
   expiresAt: Date;
+  templateVersion: string | null;
 }
 
 /**
@@ -147,6 +151,7 @@ export class SandboxStore {
     if (extras.expiryNotifiedAt === null) sets.push(Prisma.sql`expiry_notified_at = NULL`);
     if (extras.nextAttemptAt !== undefined) sets.push(Prisma.sql`next_attempt_at = ${extras.nextAttemptAt}::timestamptz`);
     if (extras.destroyAttempts !== undefined) sets.push(Prisma.sql`destroy_attempts = ${extras.destroyAttempts}::int`);
+    if (extras.templateVersion !== undefined) sets.push(Prisma.sql`template_version = ${extras.templateVersion}`);
     const entry = (e: AuditEntry) => ({ eventType: e.eventType, actor: actorLabel(e.actor), details: e.details ?? {} });
     const events = JSON.stringify([
       ...(around.before ?? []).map(entry),
@@ -203,15 +208,16 @@ export class SandboxStore {
   /** Locks the sandbox row (FOR UPDATE): first in the lock order, before its mappings and claims. */
   async lockSandboxRow(tx: Tx, id: string): Promise<LockedRow | undefined> {
     const [row] = await tx.$queryRaw<LockedRow[]>`
-      SELECT status::text AS status, schema_name AS "schemaName", expires_at AS "expiresAt" FROM sandboxes WHERE id = ${id}::uuid FOR UPDATE`;
+      SELECT status::text AS status, schema_name AS "schemaName", expires_at AS "expiresAt", template_version AS "templateVersion" FROM sandboxes WHERE id = ${id}::uuid FOR UPDATE`;
     return row;
   }
 
   /** Takes the sandbox's advisory key, then its row lock, in one statement (the same order as lockKey + lockSandboxRow). */
-  async lockSandboxKeyAndRow(tx: Tx, id: string): Promise<LockedRow | undefined> {
+  async lockSandboxKeyAndRow(tx: Tx, id: string, opts: { /** Another key taken first (clone: the new sandbox's, then the source's). */ firstKey?: string } = {}): Promise<LockedRow | undefined> {
+    const first = opts.firstKey ?? `sandbox:${id}`;
     const [row] = await tx.$queryRaw<LockedRow[]>`
-      SELECT s.status::text AS status, s.schema_name AS "schemaName", s.expires_at AS "expiresAt"
-      FROM (SELECT pg_advisory_xact_lock(hashtextextended(${`sandbox:${id}`}, 0))) AS k, sandboxes s
+      SELECT s.status::text AS status, s.schema_name AS "schemaName", s.expires_at AS "expiresAt", s.template_version AS "templateVersion"
+      FROM (SELECT pg_advisory_xact_lock(hashtextextended(${first}, 0)) AS a, pg_advisory_xact_lock(hashtextextended(${`sandbox:${id}`}, 0)) AS b) AS k, sandboxes s
       WHERE s.id = ${id}::uuid FOR UPDATE OF s`;
     return row;
   }
@@ -229,7 +235,7 @@ export class SandboxStore {
       SELECT s.id::text AS id, s.name, s.owner, s.status::text AS status, s.schema_name AS "schemaName",
              ARRAY(SELECT g.guild_id FROM sandbox_guild_mapping g WHERE g.sandbox_id = s.id ORDER BY g.created_at) AS "guildIds",
              s.created_at AS "createdAt", s.expires_at AS "expiresAt", s.destroyed_at AS "destroyedAt",
-             s.last_activity_at AS "lastActivityAt", s.metadata
+             s.last_activity_at AS "lastActivityAt", s.metadata, s.template_version AS "templateVersion"
       FROM sandboxes s WHERE s.id = ${id}::uuid`;
     return row ?? null;
   }
@@ -253,7 +259,7 @@ export class SandboxStore {
       SELECT s.id::text AS id, s.name, s.owner, s.status::text AS status, s.schema_name AS "schemaName",
              ARRAY(SELECT g.guild_id FROM sandbox_guild_mapping g WHERE g.sandbox_id = s.id ORDER BY g.created_at) AS "guildIds",
              s.created_at AS "createdAt", s.expires_at AS "expiresAt", s.destroyed_at AS "destroyedAt",
-             s.last_activity_at AS "lastActivityAt", s.metadata
+             s.last_activity_at AS "lastActivityAt", s.metadata, s.template_version AS "templateVersion"
       FROM sandbox_guild_mapping m JOIN sandboxes s ON s.id = m.sandbox_id
       WHERE m.guild_id = ${guildId}`;
     return row ?? null;
@@ -342,6 +348,12 @@ export class SandboxStore {
       )
       SELECT schema_name FROM ins`;
     return inserted ? { schemaName: inserted.schema_name, at: now } : null;
+  }
+
+  /** Records the template version a running or expired sandbox's schema now has (reset, upgrade); no status change. */
+  async setTemplateVersion(tx: Tx, id: string, templateVersion: string): Promise<void> {
+    const { count } = await tx.sandbox.updateMany({ where: { id, status: { in: ['running', 'expired'] } }, data: { templateVersion } });
+    if (count !== 1) throw new SandboxError(ErrorCode.Conflict, 'The sandbox was changed at the same time. Please try again.');
   }
 
   /** Moves the expiry of a running sandbox (no status change) and clears the expiry-DM mark. */

@@ -96,19 +96,52 @@ async function viaCache(sql: SqlExecutor, fn: 'sandbox_template_instantiate' | '
   return second;
 }
 
+/** Generated DDL of recently cloned sources, with the catalog fingerprint it was read at (a "golden" sandbox cloned often is read once). */
+const cloneDdlCache = new Map<string, { fingerprint: string; ddl: SchemaDdl }>();
+const CLONE_CACHE_SIZE = 64;
+
+const cloneStatements = (d: SchemaDdl, empty: boolean): string[] => (empty ? [...d.ddl, ...d.post] : [...d.ddl, ...d.seed, ...d.post]);
+
+/** One statement naming the source and target schemas and calling sandbox_clone_if_unchanged() on them with the cached fingerprint and statements. */
+export type CloneCall = (fingerprint: string | null, statements: string | null) => Promise<{ source: string; target: string; fp: string | null }>;
+
+/**
+ * The clone core. `call` runs ONE statement: it names the schemas and calls sandbox_clone_if_unchanged(),
+ * which builds the target from the cached statements when the source's catalog fingerprint
+ * (sandbox_schema_fingerprint(): the oids and xmins of its catalog rows, so any DDL changes it) is
+ * the cached one. On a miss or a changed source the catalog is read (which also refuses object kinds a
+ * sandbox cannot copy), cached under `cacheKey` with that fingerprint, and the copy built.
+ */
+export async function cloneViaCache(sql: SqlExecutor, cacheKey: string, call: CloneCall, opts: { empty?: boolean } = {}): Promise<{ source: string; target: string; ddl: SchemaDdl }> {
+  const empty = opts.empty ?? false;
+  const cached = cloneDdlCache.get(cacheKey);
+  const r = await call(cached?.fingerprint ?? null, cached ? JSON.stringify(cloneStatements(cached.ddl, empty)) : null);
+  assertSandboxSchema(r.source);
+  assertSandboxSchema(r.target);
+  if (r.fp === null) throw new SandboxError(ErrorCode.NotFound, `Schema ${r.source} does not exist.`);
+  if (cached && r.fp === cached.fingerprint) return { source: r.source, target: r.target, ddl: cached.ddl };
+  const d = await generateSchemaDdl(sql, r.source);
+  cloneDdlCache.delete(cacheKey);
+  cloneDdlCache.set(cacheKey, { fingerprint: r.fp, ddl: d });
+  if (cloneDdlCache.size > CLONE_CACHE_SIZE) cloneDdlCache.delete(cloneDdlCache.keys().next().value!);
+  await sql.query(`SELECT 1 AS ok FROM sandbox_build_schema($1::text, $2::jsonb)`, [r.target, JSON.stringify(cloneStatements(d, empty))]);
+  return { source: r.source, target: r.target, ddl: d };
+}
+
 /**
  * Creates `target` as a copy of `source`: structure read from the source's own catalog (so a sandbox
  * whose tables changed since its template is copied as it is), rows, and sequence states. Run inside
- * the clone transaction: a failure leaves nothing.
+ * the clone transaction: a failure leaves nothing. (Cached by schema name; see cloneViaCache.)
  */
 export async function cloneSchema(sql: SqlExecutor, source: string, target: string, opts: { empty?: boolean } = {}): Promise<SchemaDdl> {
   assertSandboxSchema(source);
   assertSandboxSchema(target);
   if (source === target) throw new SandboxError(ErrorCode.InvalidInput, 'A sandbox cannot be cloned onto itself.');
-  const d = await generateSchemaDdl(sql, source);
-  const statements = opts.empty ? [...d.ddl, ...d.post] : [...d.ddl, ...d.seed, ...d.post];
-  await sql.query(`SELECT 1 AS ok FROM sandbox_build_schema($1::text, $2::jsonb)`, [target, JSON.stringify(statements)]);
-  return d;
+  const call: CloneCall = async (fingerprint, statements) => {
+    const [row] = await sql.query<{ fp: string | null }>(`SELECT sandbox_clone_if_unchanged($1::text, $2::text, $3::text, $4::jsonb) AS fp`, [source, target, fingerprint, statements]);
+    return { source, target, fp: row?.fp ?? null };
+  };
+  return (await cloneViaCache(sql, `schema:${source}`, call, opts)).ddl;
 }
 
 /** The generated statements for `schema`, rendered as plain SQL (for inspection, tests and the bench). */

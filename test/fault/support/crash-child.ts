@@ -25,9 +25,9 @@ import { SandboxStreams } from '../../../src/routing/streams.ts';
 export interface CrashSpec {
   url: string;
   point: FaultPoint;
-  op: 'create' | 'destroy';
+  op: 'create' | 'destroy' | 'reset' | 'clone';
   actor: Actor;
-  /** create: owner and name; destroy: name (ref). */
+  /** create: owner and name; destroy and reset: name (ref); clone: the new sandbox's name (source in `source`). */
   owner?: string;
   name: string;
   guildIds?: string[];
@@ -36,6 +36,10 @@ export interface CrashSpec {
   externalTable?: string;
   /** When set, the manager has the isolation drivers: the role, the Redis ACL user and keys, and (with natsUrl) the stream. */
   isolation?: { secret: string; redisUrl: string; natsUrl?: string };
+  /** The template schema the manager builds from (reset, clone). */
+  template?: string;
+  /** clone: the source sandbox (name or id). */
+  source?: string;
 }
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as CrashSpec;
@@ -64,12 +68,16 @@ if (spec.isolation) {
   }
   resources.push(new RedisAclResource(redis, credentials), new RedisKeysResource(redis));
 }
-const manager = new SandboxManager({ prisma, logger, faults, resources, postgresResources, limits: spec.maxPerOwner ? { maxPerOwner: spec.maxPerOwner } : {} });
+const manager = new SandboxManager({ prisma, logger, faults, resources, postgresResources, limits: spec.maxPerOwner ? { maxPerOwner: spec.maxPerOwner } : {}, ...(spec.template ? { template: spec.template } : {}) });
 
 const result =
   spec.op === 'create'
     ? await manager.create({ name: spec.name, owner: spec.owner, guildIds: spec.guildIds }, spec.actor)
-    : await manager.destroy(spec.name, spec.actor);
+    : spec.op === 'reset'
+      ? await manager.reset(spec.name, spec.actor)
+      : spec.op === 'clone'
+        ? await manager.clone(spec.source!, spec.name, spec.actor)
+        : await manager.destroy(spec.name, spec.actor);
 writeSync(1, `DONE ${JSON.stringify(result)}\n`);
 await prisma.$disconnect();
 await pool.end();

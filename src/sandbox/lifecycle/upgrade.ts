@@ -1,0 +1,30 @@
+import { ErrorCode, SandboxError } from '../errors.ts';
+import { actorLabel, type Actor, type Sandbox } from '../types.ts';
+import { guard, type LifecycleContext } from './context.ts';
+import { getById, resolveFor } from './lookups.ts';
+
+/**
+ * `upgrade <sandbox>`: applies the template files recorded after the sandbox's template version to
+ * its schema (data kept), in one transaction with template_version and the `template_upgraded`
+ * audit row. A sandbox built before templates (no version) holds the initial template. Up to date:
+ * nothing is written. A version not in the template's history is an error (reset instead).
+ */
+export const upgrade = (ctx: LifecycleContext, ref: string, actor: Actor): Promise<{ sandbox: Sandbox; applied: string[] }> =>
+  guard(async () => {
+    const target = await resolveFor(ctx, ref, actor);
+    const applied = await ctx.store.transaction(async (tx) => {
+      const row = await ctx.store.lockSandboxKeyAndRow(tx, target.id);
+      if (!row || (row.status !== 'running' && row.status !== 'expired')) {
+        throw new SandboxError(ErrorCode.InvalidTransition, `${target.name} is ${row?.status ?? 'gone'}; only running or expired sandboxes can be upgraded.`, { status: row?.status });
+      }
+      const from = row.templateVersion ?? 'initial';
+      const r = await ctx.schemas.upgradeSchema(row.schemaName, from, tx, { template: ctx.template });
+      if (r.applied.length === 0 && r.version === row.templateVersion) return [];
+      await ctx.onSchemaRebuilt?.(tx, target.id);
+      await ctx.store.setTemplateVersion(tx, target.id, r.version);
+      await ctx.store.audit(tx, target.id, 'template_upgraded', actor, { from, to: r.version, applied: r.applied });
+      return r.applied;
+    });
+    if (applied.length) ctx.log.info({ sandboxId: target.id, actor: actorLabel(actor), applied }, 'sandbox upgraded');
+    return { sandbox: (await getById(ctx, target.id))!, applied };
+  });
