@@ -23,7 +23,7 @@ beforeAll(async () => {
   nc = await natsConnect();
   jsm = await jetstreamManager(nc);
   env = await setupEnv();
-  app = await env.start({ databaseUrl: undefined }, { NATS_URL, SANDBOX_DATA_DIR: dataDir, EVENTS_SUBJECT_PREFIX: `t${tag}.events`, EVENTS_STREAM: `EVENTS_${tag}` });
+  app = await env.start({ databaseUrl: undefined }, { DATABASE_URL: '', NATS_URL, SANDBOX_DATA_DIR: dataDir, EVENTS_SUBJECT_PREFIX: `t${tag}.events`, EVENTS_STREAM: `EVENTS_${tag}` });
 }, 60_000);
 
 afterAll(async () => {
