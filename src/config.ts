@@ -1,3 +1,4 @@
+import { envReaders } from './env-readers.ts';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULT_DATA_DIR, PROJECT_ROOT } from './paths.ts';
@@ -61,20 +62,7 @@ const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'sil
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { requireDiscordToken?: boolean } = {}): Config {
   const problems: string[] = [];
-  const str = (key: string): string | undefined => {
-    const v = env[key]?.trim();
-    return v ? v : undefined;
-  };
-  const int = (key: string, fallback: number, min: number, max: number): number => {
-    const raw = str(key);
-    if (raw === undefined) return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      problems.push(`${key} must be a whole number from ${min} to ${max} (got ${JSON.stringify(raw)})`);
-      return fallback;
-    }
-    return n;
-  };
+  const { str, int } = envReaders(env, problems);
   const url = (key: string, protocols: string[]): string | undefined => {
     const raw = str(key);
     if (raw === undefined) return undefined;

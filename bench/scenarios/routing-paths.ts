@@ -22,28 +22,13 @@ import { RoutingService } from '../../src/routing/service.ts';
 import { FakeDiscord } from '../../test/fake-discord/index.ts';
 import type { BenchDatabase } from '../database.ts';
 import { summarize, type LatencyStats } from '../stats.ts';
+import { messageCreatePayload } from '../../test/fake-discord/payloads.ts';
 
 const WINDOW = 512;
 const pause = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 function message(guildId: string, channelId: string, content: string): Record<string, unknown> {
-  return {
-    id: String(900_000_000_000_000_000n + BigInt(Math.floor(Math.random() * 1e12))),
-    channel_id: channelId,
-    guild_id: guildId,
-    author: { id: '400000000000000001', username: 'bench', discriminator: '0', global_name: null, avatar: null },
-    content,
-    timestamp: new Date().toISOString(),
-    edited_timestamp: null,
-    tts: false,
-    mention_everyone: false,
-    mentions: [],
-    mention_roles: [],
-    attachments: [],
-    embeds: [],
-    pinned: false,
-    type: 0,
-  };
+  return messageCreatePayload({ id: String(900_000_000_000_000_000n + BigInt(Math.floor(Math.random() * 1e12))), channelId, guildId, authorId: '400000000000000001', username: 'bench', content });
 }
 
 async function waitUntil(cond: () => boolean, what: string, timeoutMs = 120_000): Promise<void> {

@@ -359,7 +359,7 @@ export function buildProgram(
     .action((dir: string, o: { template?: string; json?: boolean }) =>
       run(async (ctx) => {
         const { resolve } = await import('node:path');
-        const { applyTemplateDir } = await import('../sandbox/template/apply.ts');
+        const { applyTemplateDir } = await import('../sandbox/store/template/apply.ts');
         const r = await applyTemplateDir(ctx.db.pool, resolve(dir), { template: o.template ?? ctx.config.templateSchema, logger: ctx.logger });
         if (o.json) {
           io.out(JSON.stringify(r, null, 2));

@@ -1,3 +1,4 @@
+import { envReaders } from '../env-readers.ts';
 import { GatewayIntentBits } from 'discord-api-types/v10';
 import { DEFAULT_EVENTS_PREFIX, DEFAULT_EVENTS_STREAM, SANDBOX_SUBJECT_ROOT, filtersOverlap, isValidFilter, isValidSubjectPrefix, productionFilter } from './subjects.ts';
 
@@ -21,20 +22,7 @@ const STREAM_NAME = /^[A-Za-z0-9_-]{1,64}$/;
  * all at once, as loadConfig does).
  */
 export function parseRoutingConfig(env: NodeJS.ProcessEnv, problems: string[]): RoutingConfig {
-  const str = (key: string): string | undefined => {
-    const v = env[key]?.trim();
-    return v ? v : undefined;
-  };
-  const int = (key: string, fallback: number, min: number, max: number): number => {
-    const raw = str(key);
-    if (raw === undefined) return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      problems.push(`${key} must be a whole number from ${min} to ${max} (got ${JSON.stringify(raw)})`);
-      return fallback;
-    }
-    return n;
-  };
+  const { str, int } = envReaders(env, problems);
 
   let natsUrl = str('NATS_URL');
   if (natsUrl) {

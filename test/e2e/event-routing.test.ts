@@ -14,6 +14,7 @@ import { TcpProxy } from '../fault/support/tcp-proxy.ts';
 import { deleteStreams, jetstreamManager, natsConnect, testTag, waitFor } from '../routing/support/routing.ts';
 import { snowflake } from '../support/db.ts';
 import { addGuild, finalText, sandboxCommand, setupEnv, type Env } from './support/harness.ts';
+import { messageCreatePayload } from '../fake-discord/payloads.ts';
 
 const run = promisify(execFile);
 const tag = testTag();
@@ -54,23 +55,7 @@ async function stored(stream: string): Promise<Stored[]> {
 const ofGuild = (rows: Stored[], guildId: string) => rows.filter((r) => r.guildId === guildId);
 
 function message(guildId: string, content: string): Record<string, unknown> {
-  return {
-    id: snowflake(),
-    channel_id: env.fake.state.guild(guildId).channelIds[0]!,
-    guild_id: guildId,
-    author: { id: snowflake(), username: 'someone', discriminator: '0', global_name: null, avatar: null },
-    content,
-    timestamp: new Date().toISOString(),
-    edited_timestamp: null,
-    tts: false,
-    mention_everyone: false,
-    mentions: [],
-    mention_roles: [],
-    attachments: [],
-    embeds: [],
-    pinned: false,
-    type: 0,
-  };
+  return messageCreatePayload({ id: snowflake(), channelId: env.fake.state.guild(guildId).channelIds[0]!, guildId, authorId: snowflake(), content });
 }
 
 function memberAdd(guildId: string): void {

@@ -15,6 +15,7 @@ import type { App } from '../../src/app.ts';
 import type { Actor } from '../../src/sandbox/types.ts';
 import { snowflake } from '../support/db.ts';
 import { addGuild, eventually, finalText, sandboxCommand, setupEnv, type Env } from './support/harness.ts';
+import { messageCreatePayload } from '../fake-discord/payloads.ts';
 
 const NATS_URL = process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -51,23 +52,7 @@ function startWorker(workerEnv: Record<string, string>): Promise<ChildProcess> {
 }
 
 function say(guildId: string, authorId: string): void {
-  env.fake.dispatchEvent('MESSAGE_CREATE', {
-    id: snowflake(),
-    channel_id: env.fake.state.guild(guildId).channelIds[0]!,
-    guild_id: guildId,
-    author: { id: authorId, username: 'someone', discriminator: '0', global_name: null, avatar: null },
-    content: 'hello',
-    timestamp: new Date().toISOString(),
-    edited_timestamp: null,
-    tts: false,
-    mention_everyone: false,
-    mentions: [],
-    mention_roles: [],
-    attachments: [],
-    embeds: [],
-    pinned: false,
-    type: 0,
-  }, { intent: GatewayIntentBits.GuildMessages });
+  env.fake.dispatchEvent('MESSAGE_CREATE', messageCreatePayload({ id: snowflake(), channelId: env.fake.state.guild(guildId).channelIds[0]!, guildId, authorId, content: 'hello' }), { intent: GatewayIntentBits.GuildMessages });
 }
 
 /** "<guild>/<author>=<messages>" for every profile in a schema. */

@@ -7,5 +7,6 @@ export type { RequestRecord } from './api.ts';
 export type { IdentifyRecord } from './gateway.ts';
 export type { FailOptions, RoutePattern } from './hooks.ts';
 export type { OptionValue } from './payloads.ts';
+export { messageCreatePayload } from './payloads.ts';
 export { ALL_PERMISSIONS, FakeState } from './state.ts';
 export type { ChannelMessageRecord, CommandWrite, DmRecord, FakeGuild, FakeMember, GuildInput, MemberInput, RoleInput } from './state.ts';

@@ -378,3 +378,24 @@ export function componentInteraction(
     data,
   };
 }
+
+/** A MESSAGE_CREATE dispatch's `d`: a plain text message by a (not necessarily known) user. */
+export function messageCreatePayload(m: { id: string; channelId: string; guildId: string; authorId: string; content: string; username?: string }): Record<string, unknown> {
+  return {
+    id: m.id,
+    channel_id: m.channelId,
+    guild_id: m.guildId,
+    author: { id: m.authorId, username: m.username ?? 'someone', discriminator: '0', global_name: null, avatar: null },
+    content: m.content,
+    timestamp: new Date().toISOString(),
+    edited_timestamp: null,
+    tts: false,
+    mention_everyone: false,
+    mentions: [],
+    mention_roles: [],
+    attachments: [],
+    embeds: [],
+    pinned: false,
+    type: 0,
+  };
+}

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FaultPoint } from '../../src/sandbox/faults.ts';
 import type { SandboxManager } from '../../src/sandbox/manager.ts';
-import { applyTemplateDir } from '../../src/sandbox/template/apply.ts';
+import { applyTemplateDir } from '../../src/sandbox/store/template/apply.ts';
 import type { Actor } from '../../src/sandbox/types.ts';
 import { createTestDatabase, makeManager, schemaExists, type TestDatabase } from '../support/db.ts';
 import { crashChild } from './support/crash.ts';

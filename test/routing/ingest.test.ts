@@ -12,6 +12,7 @@ import { FakeDiscord } from '../fake-discord/index.ts';
 import { addGuild } from '../e2e/support/harness.ts';
 import { createTestDatabase, snowflake, type TestDatabase } from '../support/db.ts';
 import { deleteStreams, insertSandbox, jetstreamManager, mapGuild, natsConnect, testTag, waitFor } from './support/routing.ts';
+import { messageCreatePayload } from '../fake-discord/payloads.ts';
 
 const tag = testTag();
 const prefix = `t${tag}.events`;
@@ -55,23 +56,7 @@ function channelOf(guildId: string): string {
 }
 
 function messageCreate(guildId: string, content: string) {
-  return {
-    id: snowflake(),
-    channel_id: channelOf(guildId),
-    guild_id: guildId,
-    author: { id: snowflake(), username: 'someone', discriminator: '0', global_name: null, avatar: null },
-    content,
-    timestamp: new Date().toISOString(),
-    edited_timestamp: null,
-    tts: false,
-    mention_everyone: false,
-    mentions: [],
-    mention_roles: [],
-    attachments: [],
-    embeds: [],
-    pinned: false,
-    type: 0,
-  };
+  return messageCreatePayload({ id: snowflake(), channelId: channelOf(guildId), guildId, authorId: snowflake(), content });
 }
 
 beforeAll(async () => {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FaultInjector } from '../../src/sandbox/faults.ts';
 import type { SandboxManager } from '../../src/sandbox/manager.ts';
-import { applyTemplateDir } from '../../src/sandbox/template/apply.ts';
+import { applyTemplateDir } from '../../src/sandbox/store/template/apply.ts';
 import { createTestDatabase, makeManager, type TestDatabase } from '../support/db.ts';
 
 const op = { kind: 'operator', name: 'atomic-test' } as const;

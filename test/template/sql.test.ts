@@ -1,6 +1,6 @@
 // Generated statements carry the new schema's name only as %1$I / %1$L; everything else is literal text.
 import { describe, expect, it } from 'vitest';
-import { SCHEMA, SCHEMA_LITERAL, fragment, render, stmt } from '../../src/sandbox/template/sql.ts';
+import { SCHEMA, SCHEMA_LITERAL, fragment, render, stmt } from '../../src/sandbox/store/template/sql.ts';
 
 describe('generated statement strings', () => {
   it('substitutes only the schema name, quoted, and keeps every % of the template text', () => {

@@ -3,9 +3,9 @@ import type { Logger } from '../../logger.ts';
 import { ErrorCode, SandboxError } from '../errors.ts';
 import type { SchemaStats } from '../types.ts';
 import { SCHEMA_NAME_RE, isUuid } from '../validation.ts';
-import { upgradeSandboxSchema } from '../template/apply.ts';
-import { cloneSandboxSchema, createSandboxSchema, resetSandboxSchema, type TemplatedSchema } from '../template/sandbox-schema.ts';
-import { prismaExecutor, type PrismaRaw } from '../template/sql.ts';
+import { upgradeSandboxSchema } from './template/apply.ts';
+import { cloneSandboxSchema, createSandboxSchema, resetSandboxSchema, type TemplatedSchema } from './template/sandbox-schema.ts';
+import { prismaExecutor, type PrismaRaw } from './template/sql.ts';
 
 /**
  * The schema half of the store: the only code that calls the schema-management SQL functions.

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeManager, type TestDatabase } from '../../support/db.ts';
-import { applyTemplateDir } from '../../../src/sandbox/template/apply.ts';
+import { applyTemplateDir } from '../../../src/sandbox/store/template/apply.ts';
 import type { SandboxManager } from '../../../src/sandbox/manager.ts';
 import type { Actor } from '../../../src/sandbox/types.ts';
 

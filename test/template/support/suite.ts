@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestDatabase } from '../../support/db.ts';
-import { applyTemplateDir, upgradeSandboxSchema } from '../../../src/sandbox/template/apply.ts';
-import { pgExecutor, prismaExecutor, type SqlExecutor } from '../../../src/sandbox/template/sql.ts';
-import { cloneSandboxSchema, createSandboxSchema, resetSandboxSchema } from '../../../src/sandbox/template/sandbox-schema.ts';
-import { cloneSchema, createSchemaFromTemplate, refreshTemplateCache, resetSchemaToTemplate } from '../../../src/sandbox/template/template.ts';
+import { applyTemplateDir, upgradeSandboxSchema } from '../../../src/sandbox/store/template/apply.ts';
+import { pgExecutor, prismaExecutor, type SqlExecutor } from '../../../src/sandbox/store/template/sql.ts';
+import { cloneSandboxSchema, createSandboxSchema, resetSandboxSchema } from '../../../src/sandbox/store/template/sandbox-schema.ts';
+import { cloneSchema, createSchemaFromTemplate, refreshTemplateCache, resetSchemaToTemplate } from '../../../src/sandbox/store/template/template.ts';
 
 const TEMPLATE = 'tpl_shop';
 

@@ -1,5 +1,5 @@
-import { ErrorCode, SandboxError, isDuplicateSchema } from '../errors.ts';
-import { isUuid } from '../validation.ts';
+import { ErrorCode, SandboxError, isDuplicateSchema } from '../../errors.ts';
+import { isUuid } from '../../validation.ts';
 import type { SqlExecutor } from './sql.ts';
 import { GENERATOR_VERSION } from './generator.ts';
 import { DEFAULT_TEMPLATE, assertTemplateName, cloneViaCache, refreshTemplateCache, resetSchemaToTemplate, type BuildOptions, type CloneCall } from './template.ts';

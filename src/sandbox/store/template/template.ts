@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ErrorCode, SandboxError } from '../errors.ts';
+import { ErrorCode, SandboxError } from '../../errors.ts';
 import { GENERATOR_VERSION, generateSchemaDdl, type SchemaDdl } from './generator.ts';
 import { SCHEMA_IDENT_RE, render, type SqlExecutor } from './sql.ts';
 

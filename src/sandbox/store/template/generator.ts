@@ -1,4 +1,4 @@
-import { ErrorCode, SandboxError } from '../errors.ts';
+import { ErrorCode, SandboxError } from '../../errors.ts';
 import { SCHEMA, SCHEMA_IDENT_RE, SCHEMA_LITERAL, fragment, quoteIdent, quoteLiteral, stmt, type SqlExecutor } from './sql.ts';
 
 /** Bumped whenever the generated DDL changes shape, so cached entries of older generators are never used. */
