@@ -175,7 +175,8 @@ export async function runTemplateBench(pool: pg.Pool, opts: { rounds?: number; l
     //    create --empty; and reset at 10,000 rows.
     let managerResult: TemplateBenchResult['manager'];
     if (opts.database) {
-      const deps = { prisma: opts.database.prisma, logger: silentLogger(), limits: { maxPerOwner: 1000 } };
+      // The database already holds the scale points' seeded sandboxes: lift the installation-wide cap.
+      const deps = { prisma: opts.database.prisma, logger: silentLogger(), limits: { maxPerOwner: 1000, maxTotal: 10_000_000 } };
       const manager = new SandboxManager({ ...deps, template: 'bench_tpl' });
       const noRows = new SandboxManager({ ...deps, template: 'bench_none' });
       const actor = { kind: 'operator', name: 'bench-template' } as const;
