@@ -3,7 +3,6 @@
  * no injector, so `hit` is a no-op. A test injector may throw, hang, or exit the process.
  */
 export type FaultPoint =
-  | 'create:after-insert'
   | 'create:after-creating'
   | 'create:after-schema'
   | 'create:before-running'

@@ -120,7 +120,7 @@ async function planGuilds(ctx: LifecycleContext, guildIds: string[], actor: Acto
   return plan;
 }
 
-/** Inserts and commits the row directly as `creating` (with its schema name) before any DDL. */
+/** Inserts and commits the row directly as `creating` (with its schema name) before any DDL, in one statement. */
 async function insertCreating(
   ctx: LifecycleContext,
   args: { name: string | undefined; owner: string; ttlHours: number; guildIds: string[]; metadata: Record<string, unknown>; actor: Actor; skipMapped: boolean },
@@ -129,53 +129,40 @@ async function insertCreating(
     const id = ctx.newId();
     const name = args.name ?? defaultName(args.owner);
     try {
-      return await ctx.store.transaction(async (tx) => {
-        // With no external resource, nothing outside this database is made between this commit and
-        // the provisioning transaction, whose synchronous commit also flushes this one (WAL is
-        // flushed in order). A server crash in between loses only a row that has no schema yet, so
-        // this commit need not wait for its own flush. With external resources it must: a stream or
-        // ACL user must never exist without its row.
-        if (ctx.resources.length === 0) await ctx.store.lockKeyWithAsyncCommit(tx, `owner:${args.owner}`);
-        else await ctx.store.lockKey(tx, `owner:${args.owner}`);
-        // The global cap (SANDBOX_MAX_TOTAL) is exact under concurrency: every create counts under this key.
-        await ctx.store.lockKey(tx, 'sandboxes:total');
-        const expiresAt = new Date(ctx.clock().getTime() + args.ttlHours * HOUR);
-        // One statement: the limit and free-guild checks, the row as `creating` with its schema name
-        // from sandbox_schema_name(), and its `created` audit row, where the chain of status_changed
-        // rows starts (it records `status`). The owner's advisory lock makes the count exact.
-        const freeGuilds = args.skipMapped ? [] : args.guildIds;
-        const inserted = await ctx.store.insertCreatingSandbox(
-          tx,
-          { id, name, owner: args.owner, expiresAt, metadata: args.metadata },
-          args.actor,
-          { name, owner: args.owner, ttlHours: args.ttlHours, guildIds: args.guildIds },
-          { cap: ctx.limits.maxPerOwner, freeGuilds, maxTotal: ctx.limits.maxTotal },
-        );
-        if (!inserted) {
-          const count = await ctx.store.countOwnedSandboxes(tx, args.owner, ctx.limits.maxPerOwner);
-          if (count >= ctx.limits.maxPerOwner) {
-            throw new SandboxError(
-              ErrorCode.LimitExceeded,
-              `${args.owner} already has ${count} sandboxes; the limit is ${ctx.limits.maxPerOwner}. Destroy one first.`,
-              { owner: args.owner, count, limit: ctx.limits.maxPerOwner },
-            );
-          }
-          const total = await ctx.store.countLiveSandboxes(tx, ctx.limits.maxTotal);
-          if (total >= ctx.limits.maxTotal) {
-            throw new SandboxError(
-              ErrorCode.LimitExceeded,
-              `This installation already has ${ctx.limits.maxTotal} sandboxes, the most allowed. Destroy one, or ask an operator to raise SANDBOX_MAX_TOTAL.`,
-              { limit: ctx.limits.maxTotal, scope: 'total' },
-            );
-          }
-          const taken = await ctx.store.findFirstMappedGuild(tx, freeGuilds);
-          if (taken) throw new SandboxError(ErrorCode.GuildMapped, `Guild ${taken.guildId} is already registered to sandbox ${taken.name}.`, { guildId: taken.guildId });
-          throw new SandboxError(ErrorCode.Conflict, 'The sandbox could not be recorded; please try again.');
+      const expiresAt = new Date(ctx.clock().getTime() + args.ttlHours * HOUR);
+      const freeGuilds = args.skipMapped ? [] : args.guildIds;
+      // ONE statement, its own transaction: the owner's key and the installation-wide key (the global
+      // cap, SANDBOX_MAX_TOTAL), the limit and free-guild checks counted after both are granted, the
+      // row as `creating` with its schema name from sandbox_schema_name(), and its `created` audit row.
+      // With no external resource, nothing outside this database is made between this commit and
+      // the provisioning transaction, whose synchronous commit also flushes this one (WAL is flushed
+      // in order). A server crash in between loses only a row that has no schema yet, so this commit
+      // need not wait for its own flush. With external resources it must: a stream or ACL user must
+      // never exist without its row.
+      const result = await ctx.store.insertCreatingSandbox(
+        { id, name, owner: args.owner, expiresAt, metadata: args.metadata },
+        args.actor,
+        { name, owner: args.owner, ttlHours: args.ttlHours, guildIds: args.guildIds },
+        { cap: ctx.limits.maxPerOwner, freeGuilds, maxTotal: ctx.limits.maxTotal, asyncCommit: ctx.resources.length === 0 },
+      );
+      if (!result.inserted) {
+        if (result.refused === 'owner_limit') {
+          throw new SandboxError(
+            ErrorCode.LimitExceeded,
+            `${args.owner} already has ${result.count} sandboxes; the limit is ${ctx.limits.maxPerOwner}. Destroy one first.`,
+            { owner: args.owner, count: result.count, limit: ctx.limits.maxPerOwner },
+          );
         }
-        const { schemaName, at } = inserted;
-        await fault(ctx, 'create:after-insert', id);
-        return { id, schemaName, name, createdAt: at, expiresAt };
-      });
+        if (result.refused === 'total_limit') {
+          throw new SandboxError(
+            ErrorCode.LimitExceeded,
+            `This installation already has ${ctx.limits.maxTotal} sandboxes, the most allowed. Destroy one, or ask an operator to raise SANDBOX_MAX_TOTAL.`,
+            { limit: ctx.limits.maxTotal, scope: 'total' },
+          );
+        }
+        throw new SandboxError(ErrorCode.GuildMapped, `Guild ${result.guildId} is already registered to sandbox ${result.mappedTo}.`, { guildId: result.guildId });
+      }
+      return { id, schemaName: result.schemaName, name, createdAt: result.at, expiresAt };
     } catch (err) {
       if (isUniqueViolation(err, 'uq_sandboxes_live_name')) {
         if (args.name === undefined && attempt < 5) continue;

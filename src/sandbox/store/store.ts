@@ -55,12 +55,6 @@ export interface LockedRow {
   templateVersion: string | null;
 }
 
-/**
- * The counted statuses as literals (not a parameter): the global count is an index range on
- * idx_sandboxes_status that stops after cap+1 entries, at any table size and in a generic plan.
- */
-const COUNTED_PREDICATE = Prisma.raw(`status IN (${COUNTED_STATUSES.map((st) => `'${st}'`).join(', ')})`);
-
 /** A live claim on a guild, as the join rules read it. */
 export interface GuildClaim {
   sandboxId: string;
@@ -77,6 +71,13 @@ export interface SelectedRow {
   id: string;
   status: SandboxStatus;
 }
+
+/** What create's first commit did: inserted the row, or refused it for a limit or a mapped guild. */
+export type InsertCreatingResult =
+  | { inserted: true; schemaName: string; at: Date }
+  | { inserted: false; refused: 'owner_limit'; count: number }
+  | { inserted: false; refused: 'total_limit'; count: number }
+  | { inserted: false; refused: 'guild_mapped'; guildId: string; mappedTo: string };
 
 export interface NewSandboxRow {
   id: string;
@@ -195,16 +196,6 @@ export class SandboxStore {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${key}, 0))`;
   }
 
-  /**
-   * lockKey, and this transaction's commit does not wait for its WAL flush (synchronous_commit
-   * off, for this transaction only). Only for a transaction whose loss in a server crash is
-   * harmless because everything that depends on it commits synchronously later: WAL is flushed
-   * in order, so that later commit makes this one durable too.
-   */
-  async lockKeyWithAsyncCommit(tx: Tx, key: string): Promise<void> {
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${key}, 0)), set_config('synchronous_commit', 'off', true)`;
-  }
-
   /** Locks the sandbox row (FOR UPDATE): first in the lock order, before its mappings and claims. */
   async lockSandboxRow(tx: Tx, id: string): Promise<LockedRow | undefined> {
     const [row] = await tx.$queryRaw<LockedRow[]>`
@@ -279,15 +270,6 @@ export class SandboxStore {
     return rows.map(toSandbox);
   }
 
-  /** How many sandboxes count against the global cap (SANDBOX_MAX_TOTAL), read with LIMIT cap+1 so it stays flat. */
-  async countLiveSandboxes(tx: Tx, cap: number): Promise<number> {
-    const [row] = await tx.$queryRaw<{ n: number }[]>`
-      SELECT count(*)::int AS n FROM (
-        SELECT 1 FROM sandboxes WHERE ${COUNTED_PREDICATE} LIMIT ${cap + 1}::int
-      ) c`;
-    return row!.n;
-  }
-
   /** Autocomplete: live sandboxes whose name starts with `prefix` (an owner's, or everyone's), one indexed query, at most `limit`. */
   async searchLiveSandboxes(owner: string | null, prefix: string, limit: number): Promise<{ name: string; status: SandboxStatus }[]> {
     // A byte-order range (text_pattern_ops operators) so even a generic plan reads an index range.
@@ -303,51 +285,39 @@ export class SandboxStore {
           ORDER BY owner, name USING ~<~ LIMIT ${limit}::int`;
   }
 
-  /** How many sandboxes count against the owner's limit (LIMIT cap+1 keeps it flat). */
-  async countOwnedSandboxes(tx: Tx, owner: string, cap: number): Promise<number> {
-    const [row] = await tx.$queryRaw<{ n: number }[]>`
-      SELECT count(*)::int AS n FROM (
-        SELECT 1 FROM sandboxes WHERE owner = ${owner} AND status = ANY(${[...COUNTED_STATUSES]}::text[]::sandbox_status[]) LIMIT ${cap + 1}::int
-      ) c`;
-    return row!.n;
-  }
-
   /**
-   * A new row, inserted directly as `creating` (no `pending` commit), with its schema name
-   * derived by sandbox_schema_name() and its `created` audit row, in one statement, and only if
-   * the owner holds fewer than `cap` counted sandboxes and none of `freeGuilds` is mapped (checked
-   * in the same statement, under the owner's advisory lock the caller holds). Returns null when a
-   * condition failed (the caller finds out which), else the schema name and the timestamp written.
+   * Create's first commit, in ONE statement that is its own transaction (sandbox_insert_creating):
+   * under the owner's advisory key and then, with `maxTotal`, the installation-wide key, the row is
+   * inserted directly as `creating` (no `pending` commit), with its schema name derived by
+   * sandbox_schema_name() and its `created` audit row, only if the owner holds fewer than `cap`
+   * counted sandboxes, fewer than `maxTotal` count in all, and none of `freeGuilds` is mapped. The
+   * function counts after its locks are granted (fresh snapshot per statement), so every limit is
+   * exact under concurrency. Returns the schema name and the timestamp written, or why nothing was
+   * inserted. With `asyncCommit` the commit does not wait for its WAL flush (see create.ts).
    */
   async insertCreatingSandbox(
-    tx: Tx,
     row: NewSandboxRow,
     actor: Actor,
     auditDetails: Record<string, unknown>,
-    conditions: { cap: number; freeGuilds: string[]; maxTotal?: number },
-  ): Promise<{ schemaName: string; at: Date } | null> {
+    conditions: { cap: number; freeGuilds: string[]; maxTotal?: number; asyncCommit: boolean },
+  ): Promise<InsertCreatingResult> {
     const now = this.clock();
-    const [inserted] = await tx.$queryRaw<{ schema_name: string }[]>`
-      WITH ins AS (
-        INSERT INTO sandboxes (id, name, owner, status, schema_name, created_at, expires_at, last_activity_at, status_changed_at, metadata)
-        SELECT ${row.id}::uuid, ${row.name}, ${row.owner}, 'creating', sandbox_schema_name(${row.id}::uuid), ${now}::timestamptz,
-               ${row.expiresAt}::timestamptz, ${now}::timestamptz, ${now}::timestamptz, ${JSON.stringify(row.metadata)}::jsonb
-        WHERE (SELECT count(*) FROM (
-                 SELECT 1 FROM sandboxes WHERE owner = ${row.owner} AND status = ANY(${[...COUNTED_STATUSES]}::text[]::sandbox_status[]) LIMIT ${conditions.cap}::int
-               ) c) < ${conditions.cap}::int
-          AND NOT EXISTS (SELECT 1 FROM sandbox_guild_mapping WHERE guild_id = ANY(${conditions.freeGuilds}::text[]))
-          AND (${conditions.maxTotal ?? null}::int IS NULL OR (SELECT count(*) FROM (
-                 SELECT 1 FROM sandboxes WHERE ${COUNTED_PREDICATE} LIMIT ${conditions.maxTotal ?? 0}::int
-               ) t) < ${conditions.maxTotal ?? 0}::int)
-        RETURNING id, schema_name
-      ), audited AS (
-        INSERT INTO sandbox_audit_log (sandbox_id, event_type, actor, details, created_at)
-        SELECT id, 'created', ${actorLabel(actor)}, ${JSON.stringify(auditDetails)}::jsonb || jsonb_build_object('schemaName', schema_name, 'status', 'creating'), ${now}::timestamptz
-        FROM ins
-        RETURNING 1
-      )
-      SELECT schema_name FROM ins`;
-    return inserted ? { schemaName: inserted.schema_name, at: now } : null;
+    const [r] = await this.prisma.$queryRaw<{ r_schema_name: string | null; r_refused: string | null; r_count: number | null; r_guild_id: string | null; r_mapped_name: string | null }[]>`
+      SELECT * FROM sandbox_insert_creating(
+        ${row.id}::uuid, ${row.name}, ${row.owner}, ${now}::timestamptz, ${row.expiresAt}::timestamptz, ${JSON.stringify(row.metadata)}::jsonb,
+        ${actorLabel(actor)}, ${JSON.stringify(auditDetails)}::jsonb, ${[...COUNTED_STATUSES]}::text[]::sandbox_status[], ${conditions.cap}::int,
+        ${conditions.freeGuilds}::text[], ${conditions.maxTotal ?? null}::int, ${conditions.asyncCommit}::boolean)`;
+    if (r?.r_schema_name) return { inserted: true, schemaName: r.r_schema_name, at: now };
+    switch (r?.r_refused) {
+      case 'owner_limit':
+        return { inserted: false, refused: 'owner_limit', count: r.r_count ?? conditions.cap };
+      case 'total_limit':
+        return { inserted: false, refused: 'total_limit', count: r.r_count ?? conditions.maxTotal ?? 0 };
+      case 'guild_mapped':
+        return { inserted: false, refused: 'guild_mapped', guildId: r.r_guild_id!, mappedTo: r.r_mapped_name! };
+      default:
+        throw new SandboxError(ErrorCode.Conflict, 'The sandbox could not be recorded; please try again.');
+    }
   }
 
   /** Records the template version a running or expired sandbox's schema now has (reset, upgrade); no status change. */
@@ -397,12 +367,6 @@ export class SandboxStore {
   async findMappedSandboxName(db: Db, guildId: string): Promise<string | null> {
     const m = await db.sandboxGuildMapping.findUnique({ where: { guildId }, include: { sandbox: { select: { name: true } } } });
     return m?.sandbox.name ?? null;
-  }
-
-  /** The first of these guilds that is already mapped, with its sandbox's name. */
-  async findFirstMappedGuild(tx: Tx, guildIds: string[]): Promise<{ guildId: string; name: string } | null> {
-    const taken = await tx.sandboxGuildMapping.findMany({ where: { guildId: { in: guildIds } }, include: { sandbox: { select: { name: true } } }, take: 1 });
-    return taken[0] ? { guildId: taken[0].guildId, name: taken[0].sandbox.name } : null;
   }
 
   /**
