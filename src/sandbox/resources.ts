@@ -39,7 +39,13 @@ export interface PostgresResource {
    * Makes it for a sandbox whose schema exists in `tx`. Idempotent: on an existing one it re-keys and
    * re-grants, so a template reset or clone that re-creates the schema calls it again (regrant).
    */
-  create(tx: Tx, sandboxId: string): Promise<unknown>;
+  create(tx: Tx, sandboxId: string, prepared?: PreparedCreate): Promise<unknown>;
+  /**
+   * Optional: starts the part of create() that needs no database (the role's SCRAM verifier, a
+   * PBKDF2 on the thread pool) before the provisioning transaction, so it overlaps the schema DDL
+   * instead of following it. create() takes what it returns.
+   */
+  prepare?(sandboxId: string): PreparedCreate;
   /** Removes it. Idempotent: true when something was dropped. */
   drop(tx: Tx, sandboxId: string): Promise<boolean>;
   /** Of these ids, those that have none (the sweeper's missing pass). */
@@ -49,4 +55,15 @@ export interface PostgresResource {
    * of the previous slice, null to start). Server-wide: other control databases' sandboxes appear too.
    */
   listSlice(db: Db, after: string | null, limit: number): Promise<{ ids: string[]; next: string | null }>;
+}
+
+/** What PostgresResource.prepare() started for one sandbox; a rejection surfaces in create(), never unhandled. */
+export class PreparedCreate {
+  constructor(
+    readonly sandboxId: string,
+    readonly value: Promise<string>,
+  ) {
+    // create() may never run (the DDL failed first): the rejection must not go unhandled.
+    value.catch(() => undefined);
+  }
 }

@@ -9,7 +9,7 @@ import { HOUR, fault, guard, mayActFor, routesChanged, throwGuildMapped, type Li
 import { tearDown } from './destroy.ts';
 import { assertCanManageGuild, canManageGuild, claimGuild } from './guilds.ts';
 import { getById } from './lookups.ts';
-import { regrant } from './postgres-resources.ts';
+import { preparePostgresResources, regrant } from './postgres-resources.ts';
 
 /** A guild the best-effort create left out: already mapped elsewhere, or not the actor's to manage. */
 export interface SkippedGuild {
@@ -197,6 +197,8 @@ export type SchemaSource = { kind: 'template'; empty: boolean } | { kind: 'clone
 
 /** The schema, the guild mappings, the claims and creating → running commit together. */
 async function provision(ctx: LifecycleContext, id: string, schemaName: string, plan: GuildPlan, actor: Actor, skipMapped: boolean, source: SchemaSource): Promise<{ skipped: string[]; templateVersion: string | null }> {
+  // The role's SCRAM verifier is computed off the event loop while the schema DDL runs.
+  const prepared = preparePostgresResources(ctx, id);
   return ctx.store.transaction(async (tx) => {
     const built = source.kind === 'template' ? await ctx.schemas.buildSchema(id, tx, { advisoryKey: `sandbox:${id}`, empty: source.empty, template: ctx.template }) : await cloneInto(ctx, tx, id, source);
     const created = built.schemaName;
@@ -209,7 +211,7 @@ async function provision(ctx: LifecycleContext, id: string, schemaName: string, 
     const audits: Parameters<typeof ctx.store.auditMany>[1] = [{ sandboxId: id, eventType: source.kind === 'clone' ? 'schema_cloned' : 'schema_created', actor, details }];
     // The role (isolation on) after the schema, in the same transaction: made for a new schema, or
     // re-granted on a clone's copied objects.
-    await regrant(ctx, tx, id);
+    await regrant(ctx, tx, id, prepared);
     for (const r of ctx.postgresResources) audits.push({ sandboxId: id, eventType: `${r.kind}_created`, actor, details: {} });
     const skipped: string[] = [];
     for (const guildId of plan.map) {

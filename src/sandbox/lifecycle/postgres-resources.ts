@@ -1,4 +1,5 @@
 import type { Tx } from '../store/store.ts';
+import type { PreparedCreate } from '../resources.ts';
 import type { LifecycleContext } from './context.ts';
 
 /**
@@ -6,9 +7,12 @@ import type { LifecycleContext } from './context.ts';
  * transaction after the schema. Idempotent, so it is also the re-grant after a template reset or
  * clone re-creates the schema's tables, and the sweeper's repair of a missing role.
  */
-export async function regrant(ctx: LifecycleContext, tx: Tx, id: string): Promise<void> {
-  for (const r of ctx.postgresResources) await r.create(tx, id);
+export async function regrant(ctx: LifecycleContext, tx: Tx, id: string, prepared: (PreparedCreate | undefined)[] = []): Promise<void> {
+  for (const [i, r] of ctx.postgresResources.entries()) await r.create(tx, id, prepared[i]);
 }
+
+/** Starts each resource's database-free preparation (see PostgresResource.prepare), in ctx.postgresResources' order. */
+export const preparePostgresResources = (ctx: LifecycleContext, id: string): (PreparedCreate | undefined)[] => ctx.postgresResources.map((r) => r.prepare?.(id));
 
 /** Drops them in the teardown transaction (before the schema: the role's sessions end first). Returns the kinds dropped. */
 export async function dropPostgresResources(ctx: LifecycleContext, tx: Tx, id: string): Promise<string[]> {

@@ -1,7 +1,7 @@
 import type { PrismaClient } from '../../db/database.ts';
 import { scramSha256Verifier, type SandboxCredentials } from '../credentials.ts';
 import { canonicalSandboxId } from '../naming.ts';
-import type { PostgresResource } from '../resources.ts';
+import { PreparedCreate, type PostgresResource } from '../resources.ts';
 
 /** Anything that runs raw SQL: the Prisma client or an interactive transaction client. */
 export type RoleSql = Pick<PrismaClient, '$queryRaw'>;
@@ -25,11 +25,20 @@ export class SandboxRoles implements PostgresResource {
   constructor(private readonly credentials: SandboxCredentials) {}
 
   /** Creates the role (or re-keys and re-grants an existing one) after the schema exists in `tx`. Returns the role name. */
-  async create(tx: RoleSql, sandboxId: string): Promise<string> {
+  async create(tx: RoleSql, sandboxId: string, prepared?: PreparedCreate): Promise<string> {
     const id = canonicalSandboxId(sandboxId);
-    const verifier = await scramSha256Verifier(this.credentials.postgresPassword(id));
+    const verifier = prepared && canonicalSandboxId(prepared.sandboxId) === id ? await prepared.value : await this.verifierFor(id);
     const [row] = await tx.$queryRaw<{ name: string }[]>`SELECT create_sandbox_role(${id}::uuid, ${verifier}) AS name`;
     return row!.name;
+  }
+
+  /** Starts computing the role's SCRAM verifier (PBKDF2 on the thread pool) so that it overlaps the schema DDL. */
+  prepare(sandboxId: string): PreparedCreate {
+    return new PreparedCreate(sandboxId, this.verifierFor(canonicalSandboxId(sandboxId)));
+  }
+
+  private verifierFor(id: string): Promise<string> {
+    return scramSha256Verifier(this.credentials.postgresPassword(id));
   }
 
   /** Idempotent: true when a role was dropped. Call after (or before) dropping the schema, in the same transaction. */
