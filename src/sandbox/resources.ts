@@ -1,3 +1,4 @@
+import type { Prisma } from '../generated/prisma/client.ts';
 import type { Db, Tx } from './store/store.ts';
 
 /**
@@ -48,6 +49,12 @@ export interface PostgresResource {
   prepare?(sandboxId: string): PreparedCreate;
   /** Removes it. Idempotent: true when something was dropped. */
   drop(tx: Tx, sandboxId: string): Promise<boolean>;
+  /**
+   * Optional: drop() as a boolean SQL expression (true when something was dropped). The teardown
+   * then evaluates it inside its own statement, before the schema drop, instead of sending
+   * a statement of its own.
+   */
+  dropExpression?(sandboxId: string): Prisma.Sql;
   /** Of these ids, those that have none (the sweeper's missing pass). */
   missingAmong(db: Db, sandboxIds: string[]): Promise<string[]>;
   /**

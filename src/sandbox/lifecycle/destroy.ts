@@ -94,8 +94,9 @@ async function teardownTransaction(ctx: LifecycleContext, id: string, actor: Act
     }
     const secondPhase = row.status === 'destroying';
     // The role first (its sessions end, so the schema drop does not wait on their locks). Kept with the schema after a collision: neither is ours.
-    const droppedKinds = opts.keepSchema ? [] : await dropPostgresResources(ctx, tx, id);
-    const released = await ctx.store.releaseGuildsAndDropSchema(tx, id, opts.keepSchema ?? false);
+    const postgres = opts.keepSchema ? undefined : await dropPostgresResources(ctx, tx, id);
+    const released = await ctx.store.releaseGuildsAndDropSchema(tx, id, opts.keepSchema ?? false, postgres?.inStatement.expressions ?? []);
+    const droppedKinds = [...(postgres?.dropped ?? []), ...(postgres?.inStatement.kinds.filter((_, i) => released.droppedFirst[i]) ?? [])];
     // Audit rows in order: unmapped, unclaimed, schema dropped, then status_changed and destroyed,
     // written by the status change's own statement.
     const audits: AuditEntry[] = [

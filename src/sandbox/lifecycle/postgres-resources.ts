@@ -1,4 +1,5 @@
 import type { Tx } from '../store/store.ts';
+import type { Prisma } from '../../generated/prisma/client.ts';
 import type { PreparedCreate } from '../resources.ts';
 import type { LifecycleContext } from './context.ts';
 
@@ -14,9 +15,21 @@ export async function regrant(ctx: LifecycleContext, tx: Tx, id: string, prepare
 /** Starts each resource's database-free preparation (see PostgresResource.prepare), in ctx.postgresResources' order. */
 export const preparePostgresResources = (ctx: LifecycleContext, id: string): (PreparedCreate | undefined)[] => ctx.postgresResources.map((r) => r.prepare?.(id));
 
-/** Drops them in the teardown transaction (before the schema: the role's sessions end first). Returns the kinds dropped. */
-export async function dropPostgresResources(ctx: LifecycleContext, tx: Tx, id: string): Promise<string[]> {
+/**
+ * Drops them in the teardown transaction (before the schema: the role's sessions end first). Those
+ * with a dropExpression are not dropped here: `inStatement` holds their expressions, in order, for
+ * the teardown's own statement (releaseGuildsAndDropSchema), and `kinds` their kinds. Returns the
+ * kinds dropped here.
+ */
+export async function dropPostgresResources(ctx: LifecycleContext, tx: Tx, id: string): Promise<{ dropped: string[]; inStatement: { kinds: string[]; expressions: Prisma.Sql[] } }> {
   const dropped: string[] = [];
-  for (const r of ctx.postgresResources) if (await r.drop(tx, id)) dropped.push(r.kind);
-  return dropped;
+  const inStatement: { kinds: string[]; expressions: Prisma.Sql[] } = { kinds: [], expressions: [] };
+  for (const r of ctx.postgresResources) {
+    const expression = r.dropExpression?.(id);
+    if (expression) {
+      inStatement.kinds.push(r.kind);
+      inStatement.expressions.push(expression);
+    } else if (await r.drop(tx, id)) dropped.push(r.kind);
+  }
+  return { dropped, inStatement };
 }

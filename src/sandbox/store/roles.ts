@@ -1,4 +1,5 @@
 import type { PrismaClient } from '../../db/database.ts';
+import { Prisma } from '../../generated/prisma/client.ts';
 import { scramSha256Verifier, type SandboxCredentials } from '../credentials.ts';
 import { canonicalSandboxId } from '../naming.ts';
 import { PreparedCreate, type PostgresResource } from '../resources.ts';
@@ -43,9 +44,13 @@ export class SandboxRoles implements PostgresResource {
 
   /** Idempotent: true when a role was dropped. Call after (or before) dropping the schema, in the same transaction. */
   async drop(tx: RoleSql, sandboxId: string): Promise<boolean> {
-    const id = canonicalSandboxId(sandboxId);
-    const [row] = await tx.$queryRaw<{ dropped: boolean }[]>`SELECT drop_sandbox_role(${id}::uuid) AS dropped`;
+    const [row] = await tx.$queryRaw<{ dropped: boolean }[]>`SELECT ${this.dropExpression(sandboxId)} AS dropped`;
     return row!.dropped;
+  }
+
+  /** drop() as an expression, for the teardown statement (see PostgresResource.dropExpression). */
+  dropExpression(sandboxId: string): Prisma.Sql {
+    return Prisma.sql`drop_sandbox_role(${canonicalSandboxId(sandboxId)}::uuid)`;
   }
 
   /** Re-keys the role with the current secret (rotate-credentials). False when it does not exist. */

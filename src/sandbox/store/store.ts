@@ -408,17 +408,28 @@ export class SandboxStore {
   }
 
   /**
-   * The PostgreSQL side of a teardown in one statement: deletes every mapping and claim of the
-   * sandbox and drops its schema (unless `keepSchema`). Returns the guild ids of each and whether
-   * a schema was dropped. The caller holds the sandbox's key and row lock.
+   * The PostgreSQL side of a teardown in one statement: first `dropFirst` (boolean expressions that
+   * drop the sandbox's other PostgreSQL objects, e.g. its role: evaluated before the schema drop, so
+   * the role's sessions end first), then deletes every mapping and claim of the sandbox and drops
+   * its schema (unless `keepSchema`). Returns the guild ids of each, whether a schema was dropped,
+   * and each `dropFirst` result. The caller holds the sandbox's key and row lock.
    */
-  async releaseGuildsAndDropSchema(tx: Tx, sandboxId: string, keepSchema: boolean): Promise<{ mapped: string[]; claimed: string[]; dropped: boolean }> {
-    const [row] = await tx.$queryRaw<{ mapped: string[]; claimed: string[]; dropped: boolean }[]>`
+  async releaseGuildsAndDropSchema(
+    tx: Tx,
+    sandboxId: string,
+    keepSchema: boolean,
+    dropFirst: Prisma.Sql[] = [],
+  ): Promise<{ mapped: string[]; claimed: string[]; dropped: boolean; droppedFirst: boolean[] }> {
+    const first = dropFirst.length ? Prisma.sql`ARRAY[${Prisma.join(dropFirst)}]::boolean[]` : Prisma.sql`ARRAY[]::boolean[]`;
+    // FROM (… OFFSET 0) is evaluated before the target list, and OFFSET 0 keeps it from being folded into it.
+    const [row] = await tx.$queryRaw<{ mapped: string[]; claimed: string[]; dropped: boolean; droppedFirst: boolean[] }[]>`
       WITH m AS (DELETE FROM sandbox_guild_mapping WHERE sandbox_id = ${sandboxId}::uuid RETURNING guild_id, created_at),
            c AS (DELETE FROM sandbox_guild_claims WHERE sandbox_id = ${sandboxId}::uuid RETURNING guild_id, created_at)
       SELECT COALESCE((SELECT array_agg(guild_id ORDER BY created_at) FROM m), '{}') AS mapped,
              COALESCE((SELECT array_agg(guild_id ORDER BY created_at) FROM c), '{}') AS claimed,
-             CASE WHEN ${keepSchema}::boolean THEN false ELSE drop_sandbox_schema(${sandboxId}::uuid) END AS dropped`;
+             CASE WHEN ${keepSchema}::boolean THEN false ELSE drop_sandbox_schema(${sandboxId}::uuid) END AS dropped,
+             f.first AS "droppedFirst"
+      FROM (SELECT ${first} AS first OFFSET 0) f`;
     return row!;
   }
 
