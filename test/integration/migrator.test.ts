@@ -64,7 +64,7 @@ describe('migrator', () => {
     expect(fns.rows.map((f) => f.proname)).toEqual([
       'create_sandbox_role', 'create_sandbox_schema', 'drop_sandbox_role', 'drop_sandbox_schema', 'get_sandbox_schema_stats',
       'is_sandbox_role_name', 'is_sandbox_schema_name', 'list_sandbox_roles', 'prune_sandbox_route_changes', 'sandbox_build_schema', 'sandbox_clone_if_unchanged',
-      'sandbox_role_name', 'sandbox_route_feed', 'sandbox_route_record', 'sandbox_run_in_schema', 'sandbox_schema_exists',
+      'sandbox_insert_creating', 'sandbox_role_name', 'sandbox_route_feed', 'sandbox_route_record', 'sandbox_run_in_schema', 'sandbox_schema_exists',
       'sandbox_schema_fingerprint', 'sandbox_schema_name', 'sandbox_self_status', 'sandbox_template_cache_key', 'sandbox_template_instantiate',
       'sandbox_template_reset', 'sandbox_template_version', 'set_sandbox_role_password',
     ]);
