@@ -11,7 +11,7 @@ import { connectNats } from './nats.ts';
 import { EventPublisher } from './publisher.ts';
 import { RouteTable } from './route-table.ts';
 import { EventRouter } from './router.ts';
-import { SandboxStreams, ensureProductionStream } from './streams.ts';
+import { SandboxStreams, ensureProductionStream, lazyStreamResource } from './streams.ts';
 import type { ExternalResource } from './types.ts';
 import type { EventsProbe } from '../sandbox/manager.ts';
 
@@ -118,14 +118,7 @@ export class RoutingService {
    * effort, so a create while NATS is away does not fail (health shows the stream missing; the sweeper retries).
    */
   streamResource(): ExternalResource {
-    return {
-      kind: 'stream',
-      bestEffort: true,
-      ensure: async (id) => (await this.streams()).ensure(id),
-      remove: async (id) => (await this.streams()).remove(id),
-      exists: async (id) => (await this.streams()).exists(id),
-      list: async () => (await this.streams()).list(),
-    };
+    return lazyStreamResource(() => this.streams());
   }
 
   /** The manager's events probe (health, `status`, SANDBOX_NATS_URL); waits at most 2 s for NATS. */

@@ -3,7 +3,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import type { Logger } from '../logger.ts';
 import type { EventsProbe } from '../sandbox/manager.ts';
 import { publicNatsUrl, type RoutingConfig } from './config.ts';
-import { SandboxStreams } from './streams.ts';
+import { SandboxStreams, lazyStreamResource } from './streams.ts';
 import type { ExternalResource } from './types.ts';
 
 /**
@@ -48,14 +48,7 @@ export class StreamAccess implements EventsProbe {
   }
 
   resource(): ExternalResource {
-    return {
-      kind: 'stream',
-      bestEffort: true,
-      ensure: async (id) => (await this.streams()).ensure(id),
-      remove: async (id) => (await this.streams()).remove(id),
-      exists: async (id) => (await this.streams()).exists(id),
-      list: async () => (await this.streams()).list(),
-    };
+    return lazyStreamResource(() => this.streams());
   }
 
   async close(): Promise<void> {

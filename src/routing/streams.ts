@@ -152,3 +152,21 @@ export async function ensureProductionStream(jsm: JetStreamManager, name: string
     logger.info({ stream: name, subjects: [productionFilter(prefix)] }, 'production stream created');
   }
 }
+
+/**
+ * The stream driver as an ExternalResource whose NATS connection is made on first use (the bot and
+ * the CLI connect lazily). Best effort: a create while NATS is away does not fail; health shows the
+ * stream missing and the sweeper makes it later. Every driver operation is forwarded, purge included
+ * (a reset empties the sandbox's stream).
+ */
+export function lazyStreamResource(streams: () => Promise<SandboxStreams>): ExternalResource {
+  return {
+    kind: 'stream',
+    bestEffort: true,
+    ensure: async (id) => (await streams()).ensure(id),
+    remove: async (id) => (await streams()).remove(id),
+    exists: async (id) => (await streams()).exists(id),
+    list: async () => (await streams()).list(),
+    purge: async (id) => (await streams()).purge(id),
+  };
+}

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sweeper } from '../../src/jobs/sweeper.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { parseRoutingConfig } from '../../src/routing/config.ts';
+import { jetstream } from '@nats-io/jetstream';
 import { StreamAccess } from '../../src/routing/stream-probe.ts';
 import { SandboxStreams } from '../../src/routing/streams.ts';
 import type { SandboxManager } from '../../src/sandbox/manager.ts';
@@ -52,6 +53,17 @@ describe('sandbox streams in the lifecycle and the sweeper', () => {
     expect((await manager.getStatus('streamed', op)).health.events).toEqual({ state: 'ok', messages: 0, bytes: 0 });
     await manager.destroy('streamed', op);
     expect(await exists(sandbox.id)).toBe(false);
+  });
+
+  it('a reset through the lazily connected stream resource empties the sandbox’s stream', async () => {
+    const { sandbox } = await manager.create({ name: 'reset-streamed', owner: 'cli:s' }, op);
+    made.push(streamOf(sandbox.id));
+    const js = jetstream(nc);
+    await js.publish(`sandbox.${sandbox.id}.events.MESSAGE_CREATE`, '{}');
+    await js.publish(`sandbox.${sandbox.id}.events.MESSAGE_CREATE`, '{}');
+    expect((await jsm.streams.info(streamOf(sandbox.id))).state.messages).toBe(2);
+    await manager.reset('reset-streamed', op);
+    expect((await jsm.streams.info(streamOf(sandbox.id))).state.messages).toBe(0);
   });
 
   it('the sweeper makes a live sandbox’s lost stream again, removes a destroyed one’s, and leaves an unknown id’s alone', async () => {
