@@ -74,6 +74,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const client = createClient(opts.apiUrl ?? config.discord.apiUrl, {
     waitGuildTimeoutMs: opts.waitGuildTimeoutMs,
     intents: routing ? config.routing.intents.bits : undefined,
+    shards: config.shards,
   });
   const directory = new DiscordGuildDirectory(client);
   // Per-sandbox role (isolation on), Redis ACL user and keys; connection variables for `/sandbox connect`.
@@ -109,7 +110,12 @@ export async function startApp(opts: AppOptions): Promise<App> {
     directory,
     dispatcher,
     logger,
-    onReady: async (c) => {
+    onReady: async (c, shards) => {
+      // Once across processes: the one holding shard 0 registers (and skips when the definitions are unchanged).
+      if (!shards.ids.includes(0)) {
+        logger.info({ shards: shards.ids }, 'commands are registered by the process holding shard 0');
+        return;
+      }
       await registerCommands({ rest: c.rest, state: botStore, applicationId: c.application.id, devGuildId: config.discord.devGuildId, logger });
     },
   });

@@ -1,5 +1,6 @@
 import { Client, GatewayIntentBits, Options, Status } from 'discord.js';
 import { NO_MENTIONS } from './replies.ts';
+import type { ShardConfig } from '../shards.ts';
 
 /**
  * What the bot keeps in memory. It reads only the guild list (id, owner, availability), and computes a
@@ -52,6 +53,15 @@ export interface ClientOptions {
   waitGuildTimeoutMs?: number | undefined;
   /** Gateway intents bitfield (config.routing.intents.bits); Guilds is always added. Default Guilds only. */
   intents?: number | undefined;
+  /** SHARD_COUNT / SHARD_IDS; unset: discord.js's default (one shard). */
+  shards?: ShardConfig | undefined;
+}
+
+/** discord.js's `shards`/`shardCount` options for this process's shards. */
+export function shardOptions(config: ShardConfig | undefined): { shards?: number[] | 'auto'; shardCount?: number } {
+  if (config?.count === undefined) return {};
+  if (config.count === 'auto') return { shards: 'auto' };
+  return { shards: config.ids ?? Array.from({ length: config.count }, (_, i) => i), shardCount: config.count };
 }
 
 /**
@@ -64,6 +74,7 @@ export function createClient(apiUrl?: string, opts: ClientOptions = {}): Client 
   const self = isSelf(() => client);
   client = new Client({
     intents: (opts.intents ?? 0) | GatewayIntentBits.Guilds,
+    ...shardOptions(opts.shards),
     // How long READY waits for guilds that are still unavailable (an outage) before firing.
     ...(opts.waitGuildTimeoutMs !== undefined ? { waitGuildTimeout: opts.waitGuildTimeoutMs } : {}),
     allowedMentions: { ...NO_MENTIONS },

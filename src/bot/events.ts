@@ -3,6 +3,7 @@ import type { Logger } from '../logger.ts';
 import type { GuildRegistry } from '../sandbox/guild-registry.ts';
 import type { Dispatcher } from './dispatcher.ts';
 import type { DiscordGuildDirectory } from './guild-directory.ts';
+import { ownsGuild, type ShardSet } from '../shards.ts';
 
 export interface EventDeps {
   client: Client;
@@ -10,8 +11,8 @@ export interface EventDeps {
   directory: DiscordGuildDirectory;
   dispatcher: Dispatcher;
   logger: Logger;
-  /** Runs once per READY, after reconciliation (command registration). */
-  onReady?: (client: Client<true>) => Promise<void>;
+  /** Runs once per READY, after reconciliation (command registration), with the shards this process holds. */
+  onReady?: (client: Client<true>, shards: ShardSet) => Promise<void>;
 }
 
 /**
@@ -55,10 +56,12 @@ export function attachEvents(deps: EventDeps): AttachedEvents {
     Events.ClientReady,
     safe('clientReady', async (c: Client<true>) => {
       try {
-        log.info({ user: c.user.tag, guilds: c.guilds.cache.size }, 'gateway ready');
+        const shards = heldShards(c);
+        log.info({ user: c.user.tag, guilds: c.guilds.cache.size, shards: shards.ids, shardCount: shards.count }, 'gateway ready');
         const present = [...c.guilds.cache.values()].map((g: Guild) => ({ id: g.id, ownerId: g.available ? g.ownerId : null, available: g.available }));
-        await registry.reconcile(present, verifierFor).catch((err) => log.error({ err }, 'guild reconciliation failed'));
-        await deps.onReady?.(c).catch((err) => log.error({ err }, 'ready task failed'));
+        // Only this process's shards' guilds: another process's guilds are neither listed here nor ours to mark as left.
+        await registry.reconcile(present, verifierFor, (guildId) => ownsGuild(shards, guildId)).catch((err) => log.error({ err }, 'guild reconciliation failed'));
+        await deps.onReady?.(c, shards).catch((err) => log.error({ err }, 'ready task failed'));
       } finally {
         markReady();
       }
@@ -93,4 +96,11 @@ export function attachEvents(deps: EventDeps): AttachedEvents {
   client.on(Events.Warn, (message) => log.warn({ message }, 'client warning'));
   client.on(Events.ShardDisconnect, (event, shardId) => log.warn({ code: event.code, shardId }, 'gateway disconnected'));
   return { ready, joining: (guildId) => joins.get(guildId) };
+}
+
+/** The shards this client holds once logged in (discord.js resolves `auto` and its defaults then). */
+export function heldShards(client: Client): ShardSet {
+  const { shards, shardCount } = client.options;
+  const ids = typeof shards === 'number' ? [shards] : Array.isArray(shards) ? [...(shards as readonly number[])] : [0];
+  return { ids, count: shardCount ?? 1 };
 }

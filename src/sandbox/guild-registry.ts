@@ -263,8 +263,10 @@ export class GuildRegistry {
    * unavailable ones included). New guilds and guilds with a pending claim get the join rules;
    * a guild someone deliberately unregistered is left alone. Mapped guilds the session does not
    * list at all are unmapped; an unavailable guild is listed, so an outage never unmaps.
+   * `owns` limits that to the guilds of this process's shards: another process's guilds are not
+   * listed here and are never unmapped or marked as left by this one.
    */
-  async reconcile(present: PresentGuild[], verifierFor: (guildId: string) => ClaimantCheck): Promise<ReconcileSummary> {
+  async reconcile(present: PresentGuild[], verifierFor: (guildId: string) => ClaimantCheck, owns: (guildId: string) => boolean = () => true): Promise<ReconcileSummary> {
     const summary: ReconcileSummary = { joined: 0, mapped: 0, unmapped: 0, skippedUnavailable: 0 };
     for (const guild of present) {
       if (!guild.available) {
@@ -282,7 +284,7 @@ export class GuildRegistry {
     }
 
     const listed = present.map((g) => g.id);
-    const stale = await this.store.findMappedGuildsNotIn(listed);
+    const stale = (await this.store.findMappedGuildsNotIn(listed)).filter(owns);
     for (const guildId of stale) {
       try {
         const { unmappedSandboxId } = await this.store.transaction(async (tx) => {
@@ -298,7 +300,7 @@ export class GuildRegistry {
         this.log.error({ guildId, err }, 'unmapping a guild the bot is not in failed');
       }
     }
-    await this.store.markGuildsLeftExcept(listed);
+    await this.store.markGuildsLeftExcept(listed, owns);
     this.log.info({ ...summary, guilds: present.length }, 'guilds reconciled');
     return summary;
   }
