@@ -14,6 +14,7 @@ import { DiscordGuildDirectory } from './bot/guild-directory.ts';
 import type { BotObserver } from './bot/observer.ts';
 import { registerCommands } from './bot/register-commands.ts';
 import { GuildRegistry } from './sandbox/guild-registry.ts';
+import { RecordedGuildDirectory } from './sandbox/guild-directory.ts';
 import { HttpServer } from './http/server.ts';
 import { BotStore } from './sandbox/store/bot-store.ts';
 import { createDmNotifier } from './jobs/expiry-dm.ts';
@@ -76,7 +77,8 @@ export async function startApp(opts: AppOptions): Promise<App> {
     intents: routing ? config.routing.intents.bits : undefined,
     shards: config.shards,
   });
-  const directory = new DiscordGuildDirectory(client);
+  // Guilds of shards other processes hold: presence from bot_guilds, permissions by REST.
+  const directory = new DiscordGuildDirectory(client, new RecordedGuildDirectory(db.prisma));
   // Per-sandbox role (isolation on), Redis ACL user and keys; connection variables for `/sandbox connect`.
   const isolation = wireIsolation(config, logger, opts.databaseUrl ?? config.databaseUrl);
   const manager = new SandboxManager({

@@ -1,6 +1,6 @@
 import { Client, GatewayIntentBits, Options, Status } from 'discord.js';
 import { NO_MENTIONS } from './replies.ts';
-import type { ShardConfig } from '../shards.ts';
+import type { ShardConfig, ShardSet } from '../shards.ts';
 
 /**
  * What the bot keeps in memory. It reads only the guild list (id, owner, availability), and computes a
@@ -110,6 +110,13 @@ export function createClient(apiUrl?: string, opts: ClientOptions = {}): Client 
   });
   skipRoutedOnly(client);
   return client;
+}
+
+/** The shards this client holds once logged in (discord.js resolves `auto` and its defaults then). */
+export function heldShards(client: Client): ShardSet {
+  const { shards, shardCount } = client.options;
+  const ids = typeof shards === 'number' ? [shards] : Array.isArray(shards) ? [...(shards as readonly number[])] : [0];
+  return { ids, count: shardCount ?? 1 };
 }
 
 /** 'raw' (routing) is emitted before handlePacket, so skipping the handler changes nothing the ingest sees. */

@@ -4,6 +4,7 @@ import type { GuildRegistry } from '../sandbox/guild-registry.ts';
 import type { Dispatcher } from './dispatcher.ts';
 import type { DiscordGuildDirectory } from './guild-directory.ts';
 import { ownsGuild, type ShardSet } from '../shards.ts';
+import { heldShards } from './client.ts';
 
 export interface EventDeps {
   client: Client;
@@ -96,11 +97,4 @@ export function attachEvents(deps: EventDeps): AttachedEvents {
   client.on(Events.Warn, (message) => log.warn({ message }, 'client warning'));
   client.on(Events.ShardDisconnect, (event, shardId) => log.warn({ code: event.code, shardId }, 'gateway disconnected'));
   return { ready, joining: (guildId) => joins.get(guildId) };
-}
-
-/** The shards this client holds once logged in (discord.js resolves `auto` and its defaults then). */
-export function heldShards(client: Client): ShardSet {
-  const { shards, shardCount } = client.options;
-  const ids = typeof shards === 'number' ? [shards] : Array.isArray(shards) ? [...(shards as readonly number[])] : [0];
-  return { ids, count: shardCount ?? 1 };
 }

@@ -106,4 +106,23 @@ describe('two bot processes, SHARD_COUNT=2', () => {
       expect(handle.responses.filter((r) => r.kind === 'callback')).toHaveLength(1);
     }
   });
+
+  it('register-guild for a guild of the other shard: presence from bot_guilds, Manage Server by REST', async () => {
+    const [manager, plain] = [snowflake(), snowflake()];
+    const { guildId: target } = addGuild(env.fake, { id: on(1), managers: [manager], members: [plain] });
+    await eventually(async () => (await present(target)) === 1, 'shard 1 recording the join');
+    for (const userId of [manager, plain]) env.fake.addMember(g.owned0, { userId });
+    await offline.create({ name: 'cross-manager', owner: manager }, op);
+    await offline.create({ name: 'cross-plain', owner: plain }, op);
+    expect(p0.client.guilds.cache.has(target)).toBe(false);
+
+    // Sent in a shard-0 guild, so the process holding shard 0 handles it.
+    const run = (userId: string, sandbox: string) =>
+      finalText(env.fake.sendCommand(sandboxCommand({ guildId: g.owned0, userId, subcommand: 'register-guild', options: { sandbox, guild_id: target } })));
+    expect(await run(plain, 'cross-plain')).toContain('Manage Server');
+    expect(await mappedTo(target)).toBeNull();
+    expect(await run(manager, 'cross-manager')).toContain('now registered to **cross-manager**');
+    expect(await mappedTo(target)).toBe('cross-manager');
+    expect(await countRows(env.db, 'sandbox_guild_claims', 'guild_id = $1', [target])).toBe(0);
+  });
 });
