@@ -8,7 +8,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeDiscord, messageCreatePayload, snowflakeOnShard } from '../fake-discord/index.ts';
-import { deleteStreams, jetstreamManager, natsConnect, NATS_URL, testTag, waitFor } from '../routing/support/routing.ts';
+import { deleteStreams, jetstreamManager, natsConnect, NATS_URL, storedEvents, testTag, waitFor } from '../routing/support/routing.ts';
 import { startBotProcess, type BotProcess } from '../support/bot-process.ts';
 import { countRows, createTestDatabase, snowflake, type TestDatabase } from '../support/db.ts';
 import { addGuild, finalText, sandboxCommand } from './support/harness.ts';
@@ -24,25 +24,6 @@ let jsm: JetStreamManager;
 const bots: BotProcess[] = [];
 /** Guilds by shard: the first of each gets a sandbox (its events go to the sandbox stream), the others stay on production. */
 const guilds: Record<0 | 1, { guildId: string; ownerId: string }[]> = { 0: [], 1: [] };
-
-interface Stored {
-  t: string;
-  guildId: string | undefined;
-  msgId: string;
-  content: unknown;
-}
-
-async function stored(stream: string): Promise<Stored[]> {
-  const info = await jsm.streams.info(stream);
-  const out: Stored[] = [];
-  for (let seq = info.state.first_seq; info.state.messages > 0 && seq <= info.state.last_seq; seq++) {
-    const m = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
-    if (!m) continue;
-    const body = m.json<{ t: string; d: Record<string, unknown> }>();
-    out.push({ t: body.t, guildId: m.header.get('Discord-Guild-Id') || undefined, msgId: m.header.get('Nats-Msg-Id'), content: body.d.content });
-  }
-  return out;
-}
 
 const audits = (guildId: string, eventType: string): Promise<number> =>
   countRows(db, 'sandbox_audit_log', "details->>'guildId' = $1 AND event_type = $2", [guildId, eventType]);
@@ -126,7 +107,8 @@ describe('two bot processes, SHARD_COUNT=2, routing on', () => {
       }
     }
     const [sandbox0, sandbox1] = streams.slice(1) as [string, string];
-    const messages = async (stream: string) => (await stored(stream)).filter((m) => m.t === 'MESSAGE_CREATE');
+    const messages = async (stream: string) =>
+      (await storedEvents(jsm, stream)).filter((m) => m.t === 'MESSAGE_CREATE').map((m) => ({ guildId: m.guildId, msgId: m.msgId, content: m.d.content }));
     const total = PER_GUILD * all.length;
     await waitFor(
       async () => (await Promise.all([production, sandbox0, sandbox1].map(messages))).reduce((n, rows) => n + rows.length, 0) >= total,
@@ -154,5 +136,32 @@ describe('two bot processes, SHARD_COUNT=2, routing on', () => {
 
   it('both stop cleanly on SIGTERM', async () => {
     expect(await Promise.all(bots.map((b) => b.stop()))).toEqual([0, 0]);
+  });
+});
+
+describe('SHARD_COUNT=auto', () => {
+  it('one process runs the shard count GET /gateway/bot recommends', async () => {
+    fake.setGatewayBot({ shards: 2, sessionStartLimit: { max_concurrency: 2 } });
+    const before = fake.identifies.length;
+    const bot = await startBotProcess(
+      {
+        DISCORD_TOKEN: fake.token,
+        DISCORD_API_URL: fake.apiBase,
+        DATABASE_URL: db.url,
+        SANDBOX_CREDENTIAL_SECRET: 'shards-processes-test-secret-0123456789abcdef',
+        SHARD_COUNT: 'auto',
+      },
+      { name: 'auto' },
+    );
+    bots.push(bot);
+    await bot.waitReady(90_000);
+    expect(await bot.waitForLog((l) => l.msg === 'gateway ready')).toMatchObject({ shards: [0, 1], shardCount: 2, guilds: 6 });
+    expect(fake.identifies.slice(before).map((i) => i.shard).sort()).toEqual([
+      [0, 2],
+      [1, 2],
+    ]);
+    // Holding shard 0 it is the one to register (unchanged definitions: skipped); main.ts handles SIGTERM from then on.
+    await bot.waitForLog((l) => l.component === 'register-commands');
+    expect(await bot.stop()).toBe(0);
   });
 });
