@@ -14,6 +14,7 @@ export const sandboxJson = (s: Sandbox): Record<string, unknown> => ({
   lastActivityAt: s.lastActivityAt.toISOString(),
   metadata: s.metadata,
   templateVersion: s.templateVersion ?? null,
+  server: s.server,
 });
 
 export function relative(target: Date, now: Date): string {
@@ -30,7 +31,7 @@ export function sandboxText(s: Sandbox, now: Date): string {
     ['id', s.id],
     ['status', s.status],
     ['owner', s.owner],
-    ['schema', s.schemaName],
+    ['schema', s.server === 'default' ? s.schemaName : `${s.schemaName} (on server ${s.server})`],
     ['template', s.templateVersion ?? '(built before templates)'],
     ['guilds', s.guildIds.join(', ') || '(none)'],
     ['created', s.createdAt.toISOString()],

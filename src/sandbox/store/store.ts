@@ -24,6 +24,7 @@ export const toSandbox = (row: Row): Sandbox => ({
   lastActivityAt: row.lastActivityAt,
   metadata: (row.metadata ?? {}) as Record<string, unknown>,
   templateVersion: row.templateVersion,
+  server: row.server,
 });
 
 /** One audit row to write. */
@@ -53,6 +54,8 @@ export interface LockedRow {
   schemaName: string;
   expiresAt: Date;
   templateVersion: string | null;
+  /** The database server holding its schema and role (sandboxes.server). */
+  server: string;
 }
 
 /** A live claim on a guild, as the join rules read it. */
@@ -74,7 +77,7 @@ export interface SelectedRow {
 
 /** What create's first commit did: inserted the row, or refused it for a limit or a mapped guild. */
 export type InsertCreatingResult =
-  | { inserted: true; schemaName: string; at: Date }
+  | { inserted: true; schemaName: string; at: Date; server: string }
   | { inserted: false; refused: 'owner_limit'; count: number }
   | { inserted: false; refused: 'total_limit'; count: number }
   | { inserted: false; refused: 'guild_mapped'; guildId: string; mappedTo: string };
@@ -213,7 +216,7 @@ export class SandboxStore {
   /** Locks the sandbox row (FOR UPDATE): first in the lock order, before its mappings and claims. */
   async lockSandboxRow(tx: Tx, id: string): Promise<LockedRow | undefined> {
     const [row] = await tx.$queryRaw<LockedRow[]>`
-      SELECT status::text AS status, schema_name AS "schemaName", expires_at AS "expiresAt", template_version AS "templateVersion" FROM sandboxes WHERE id = ${id}::uuid FOR UPDATE`;
+      SELECT status::text AS status, schema_name AS "schemaName", expires_at AS "expiresAt", template_version AS "templateVersion", server FROM sandboxes WHERE id = ${id}::uuid FOR UPDATE`;
     return row;
   }
 
@@ -221,7 +224,7 @@ export class SandboxStore {
   async lockSandboxKeyAndRow(tx: Tx, id: string, opts: { /** Another key taken first (clone: the new sandbox's, then the source's). */ firstKey?: string } = {}): Promise<LockedRow | undefined> {
     const first = opts.firstKey ?? `sandbox:${id}`;
     const [row] = await tx.$queryRaw<LockedRow[]>`
-      SELECT s.status::text AS status, s.schema_name AS "schemaName", s.expires_at AS "expiresAt", s.template_version AS "templateVersion"
+      SELECT s.status::text AS status, s.schema_name AS "schemaName", s.expires_at AS "expiresAt", s.template_version AS "templateVersion", s.server
       FROM (SELECT pg_advisory_xact_lock(hashtextextended(${first}, 0)) AS a, pg_advisory_xact_lock(hashtextextended(${`sandbox:${id}`}, 0)) AS b) AS k, sandboxes s
       WHERE s.id = ${id}::uuid FOR UPDATE OF s`;
     return row;
@@ -240,7 +243,7 @@ export class SandboxStore {
       SELECT s.id::text AS id, s.name, s.owner, s.status::text AS status, s.schema_name AS "schemaName",
              ARRAY(SELECT g.guild_id FROM sandbox_guild_mapping g WHERE g.sandbox_id = s.id ORDER BY g.created_at) AS "guildIds",
              s.created_at AS "createdAt", s.expires_at AS "expiresAt", s.destroyed_at AS "destroyedAt",
-             s.last_activity_at AS "lastActivityAt", s.metadata, s.template_version AS "templateVersion"
+             s.last_activity_at AS "lastActivityAt", s.metadata, s.template_version AS "templateVersion", s.server
       FROM sandboxes s WHERE s.id = ${id}::uuid`;
     return row ?? null;
   }
@@ -264,7 +267,7 @@ export class SandboxStore {
       SELECT s.id::text AS id, s.name, s.owner, s.status::text AS status, s.schema_name AS "schemaName",
              ARRAY(SELECT g.guild_id FROM sandbox_guild_mapping g WHERE g.sandbox_id = s.id ORDER BY g.created_at) AS "guildIds",
              s.created_at AS "createdAt", s.expires_at AS "expiresAt", s.destroyed_at AS "destroyedAt",
-             s.last_activity_at AS "lastActivityAt", s.metadata, s.template_version AS "templateVersion"
+             s.last_activity_at AS "lastActivityAt", s.metadata, s.template_version AS "templateVersion", s.server
       FROM sandbox_guild_mapping m JOIN sandboxes s ON s.id = m.sandbox_id
       WHERE m.guild_id = ${guildId}`;
     return row ?? null;
@@ -313,10 +316,10 @@ export class SandboxStore {
     row: NewSandboxRow,
     actor: Actor,
     auditDetails: Record<string, unknown>,
-    conditions: { cap: number; freeGuilds: string[]; maxTotal?: number; asyncCommit: boolean },
+    conditions: { cap: number; freeGuilds: string[]; maxTotal?: number; asyncCommit: boolean; /** Where it may go (see sandbox_insert_creating's placement rule); default the control server. */ servers?: string[] },
   ): Promise<InsertCreatingResult> {
     const now = this.clock();
-    type Result = { r_schema_name: string | null; r_refused: string | null; r_count: number | null; r_guild_id: string | null; r_mapped_name: string | null };
+    type Result = { r_schema_name: string | null; r_refused: string | null; r_count: number | null; r_guild_id: string | null; r_mapped_name: string | null; r_server: string | null };
     // On PGlite every connection shares one session: concurrent statements outside a transaction
     // can lose their results there (seen: an empty result under 10 concurrent creates). Its
     // interactive transactions run one at a time, so there the statement runs inside one.
@@ -324,9 +327,9 @@ export class SandboxStore {
       SELECT * FROM sandbox_insert_creating(
         ${row.id}::uuid, ${row.name}, ${row.owner}, ${now}::timestamptz, ${row.expiresAt}::timestamptz, ${JSON.stringify(row.metadata)}::jsonb,
         ${actorLabel(actor)}, ${JSON.stringify(auditDetails)}::jsonb, ${[...COUNTED_STATUSES]}::text[]::sandbox_status[], ${conditions.cap}::int,
-        ${conditions.freeGuilds}::text[], ${conditions.maxTotal ?? null}::int, ${conditions.asyncCommit}::boolean)`;
+        ${conditions.freeGuilds}::text[], ${conditions.maxTotal ?? null}::int, ${conditions.asyncCommit}::boolean, ${conditions.servers ?? ['default']}::text[])`;
     const [r] = (await this.isEmbedded()) ? await this.transaction((tx) => run(tx)) : await run(this.prisma);
-    if (r?.r_schema_name) return { inserted: true, schemaName: r.r_schema_name, at: now };
+    if (r?.r_schema_name) return { inserted: true, schemaName: r.r_schema_name, at: now, server: r.r_server ?? 'default' };
     switch (r?.r_refused) {
       case 'owner_limit':
         return { inserted: false, refused: 'owner_limit', count: r.r_count ?? conditions.cap };
@@ -368,10 +371,11 @@ export class SandboxStore {
   }
 
   /** A keyset slice of live (running/expired) sandbox ids after `afterId`: rotate-credentials and the role drift pass. */
-  async liveSandboxIds(afterId: string | null, limit: number): Promise<{ ids: string[]; next: string | null }> {
+  async liveSandboxIds(afterId: string | null, limit: number, server?: string): Promise<{ ids: string[]; next: string | null }> {
+    const onServer = server === undefined ? Prisma.empty : Prisma.sql`AND server = ${server}`;
     const rows = await this.prisma.$queryRaw<{ id: string }[]>`
       SELECT id::text AS id FROM sandboxes
-      WHERE status IN ('running', 'expired') AND id > ${afterId ?? '00000000-0000-0000-0000-000000000000'}::uuid
+      WHERE status IN ('running', 'expired') AND id > ${afterId ?? '00000000-0000-0000-0000-000000000000'}::uuid ${onServer}
       ORDER BY id LIMIT ${limit}::int`;
     return { ids: rows.map((r) => r.id), next: rows.length === limit ? rows[rows.length - 1]!.id : null };
   }
