@@ -23,6 +23,7 @@ import { ErrorCode, SandboxError } from '../../src/sandbox/errors.ts';
 import { InjectedFault, type FaultInjector, type FaultPoint } from '../../src/sandbox/faults.ts';
 import { SandboxManager } from '../../src/sandbox/manager.ts';
 import { SandboxServers } from '../../src/sandbox/servers.ts';
+import { connectSandbox } from '../../src/sdk/index.ts';
 import type { Actor, Sandbox } from '../../src/sandbox/types.ts';
 import { crashChild } from '../fault/support/crash.ts';
 import { createTestDatabase, schemaExists, type TestDatabase } from '../support/db.ts';
@@ -176,6 +177,13 @@ describe('sandboxes placed on two PostgreSQL servers', () => {
       await expect(asRole.query('SELECT count(*) FROM sandboxes')).rejects.toThrow(/permission denied/);
     } finally {
       await asRole.end();
+    }
+    // The SDK as a worker uses it: s2's sandbox_self_status() knows the sandbox is live there.
+    const sb = await connectSandbox({ env });
+    try {
+      expect((await sb.db.query(`SELECT name FROM communities ORDER BY name`)).rows).toEqual([{ name: 'by-role' }]);
+    } finally {
+      await sb.close();
     }
     expect((await manager.getConnectionDetails(local.name, operator)).SANDBOX_DATABASE_URL).toContain(new URL(db.url).port ? `:${new URL(db.url).port}/` : '127.0.0.1');
 

@@ -51,7 +51,11 @@ async function dropServerOrphans(ctx: StepContext, server: string): Promise<void
       const dropped = await store.transaction(async (tx) => {
         const row = await store.lockSandboxKeyAndRow(tx, id);
         if (!row || row.status !== 'destroyed' || row.server !== server) return false;
-        if (!(await onServer(lctx, server, tx, (stx) => ctx.manager.provisioner.dropSchema(id, stx)))) return false;
+        const gone = await onServer(lctx, server, tx, async (stx) => {
+          await store.removePlacement(stx, id);
+          return ctx.manager.provisioner.dropSchema(id, stx);
+        });
+        if (!gone) return false;
         await store.audit(tx, null, 'orphan_schema_dropped', ctx.actor, { schemaName, server });
         return true;
       });

@@ -180,7 +180,7 @@ async function insertCreating(
         }
         throw new SandboxError(ErrorCode.GuildMapped, `Guild ${result.guildId} is already registered to sandbox ${result.mappedTo}.`, { guildId: result.guildId });
       }
-      return { id, schemaName: result.schemaName, name, createdAt: result.at, expiresAt, server: result.server };
+      return { id, schemaName: result.schemaName, name, owner: args.owner, createdAt: result.at, expiresAt, server: result.server };
     } catch (err) {
       if (isUniqueViolation(err, 'uq_sandboxes_live_name')) {
         if (args.name === undefined && attempt < 5) continue;
@@ -218,6 +218,7 @@ interface CreatingRow {
   id: string;
   schemaName: string;
   name: string;
+  owner: string;
   createdAt: Date;
   expiresAt: Date;
   server: string;
@@ -249,6 +250,7 @@ async function provision(ctx: LifecycleContext, row: CreatingRow, plan: GuildPla
       // The role (isolation on) after the schema, in the same transaction (on its server): made for a
       // new schema, or re-granted on a clone's copied objects.
       await regrant(ctx, stx, id, prepared);
+      if (!local) await ctx.store.recordPlacement(stx, { id, name: row.name, owner: row.owner, schemaName, createdAt: row.createdAt, expiresAt: row.expiresAt, server });
       return b;
     });
     const templateVersion = built.templateVersion;

@@ -152,6 +152,7 @@ async function releaseAndDrop(ctx: LifecycleContext, tx: Tx, id: string, server:
     : await onServer(ctx, server, tx, async (stx) => {
         const kinds: string[] = [];
         for (const r of ctx.postgresResources) if (await r.drop(stx, id)) kinds.push(r.kind);
+        await ctx.store.removePlacement(stx, id);
         return { dropped: await ctx.schemas.dropSchema(id, stx), kinds };
       });
   const released = await ctx.store.releaseGuildsAndDropSchema(tx, id, true);

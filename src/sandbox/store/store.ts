@@ -342,6 +342,25 @@ export class SandboxStore {
     }
   }
 
+  /**
+   * On a placement server (not `default`), in that server's transaction: the sandbox's row as that
+   * server's sandbox_self_status() reads it, so a worker logged in there as the sandbox's role learns
+   * that it is live (the SDK checks this). Only what that function needs; always `running` (an expired
+   * sandbox is connectable too; a destroyed one has no role left to log in with). The control
+   * database's row stays the truth for everything else.
+   */
+  async recordPlacement(tx: Tx, row: { id: string; name: string; owner: string; schemaName: string; createdAt: Date; expiresAt: Date; server: string }): Promise<void> {
+    await tx.$executeRaw`
+      INSERT INTO sandboxes (id, name, owner, status, schema_name, created_at, expires_at, last_activity_at, status_changed_at, server)
+      VALUES (${row.id}::uuid, ${row.name}, ${row.owner}, 'running', ${row.schemaName}, ${row.createdAt}, ${row.expiresAt}, ${row.createdAt}, ${row.createdAt}, ${row.server})
+      ON CONFLICT (id) DO UPDATE SET status = 'running'`;
+  }
+
+  /** Removes what recordPlacement wrote (in the placement server's teardown transaction). Idempotent. */
+  async removePlacement(tx: Tx, id: string): Promise<void> {
+    await tx.$executeRaw`DELETE FROM sandboxes WHERE id = ${id}::uuid`;
+  }
+
   /** Records the template version a running or expired sandbox's schema now has (reset, upgrade); no status change. */
   async setTemplateVersion(tx: Tx, id: string, templateVersion: string): Promise<void> {
     const { count } = await tx.sandbox.updateMany({ where: { id, status: { in: ['running', 'expired'] } }, data: { templateVersion } });
