@@ -52,7 +52,11 @@ async function asPostgres(binary: string, args: string[]): Promise<void> {
   await run(cmd, argv, { timeout: 120_000 });
 }
 
-export async function startSecondCluster(): Promise<SecondCluster> {
+/**
+ * `durable: true` (the bench) keeps PostgreSQL's default fsync, like the shared server, so the two
+ * are compared fairly; tests turn it off for speed.
+ */
+export async function startSecondCluster(opts: { durable?: boolean } = {}): Promise<SecondCluster> {
   const root = mkdtempSync(join(tmpdir(), 'sbx-cluster-'));
   // The postgres user must own the data directory and be able to reach it.
   chmodSync(root, 0o755);
@@ -66,7 +70,7 @@ export async function startSecondCluster(): Promise<SecondCluster> {
   let running = false;
   await asPostgres('initdb', ['-D', dataDir, '--auth=trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8', '--locale=C']);
   const start = async (): Promise<void> => {
-    await asPostgres('pg_ctl', ['-D', dataDir, '-l', join(root, 'log'), '-w', '-t', '60', '-o', `-p ${port} -k ${root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=40`, 'start']);
+    await asPostgres('pg_ctl', ['-D', dataDir, '-l', join(root, 'log'), '-w', '-t', '60', '-o', `-p ${port} -k ${root} -c listen_addresses=127.0.0.1${opts.durable ? '' : ' -c fsync=off'} -c max_connections=40`, 'start']);
     running = true;
   };
   const stop = async (): Promise<void> => {
