@@ -247,10 +247,12 @@ async function provision(ctx: LifecycleContext, row: CreatingRow, plan: GuildPla
         throw new SandboxError(ErrorCode.SchemaFailed, 'The created schema does not match the recorded one.', { created: b.schemaName, recorded: schemaName });
       }
       await fault(ctx, 'create:after-schema', id);
-      // The role (isolation on) after the schema, in the same transaction (on its server): made for a
-      // new schema, or re-granted on a clone's copied objects.
-      await regrant(ctx, stx, id, prepared);
-      if (!local) await ctx.store.recordPlacement(stx, { id, name: row.name, owner: row.owner, schemaName, createdAt: row.createdAt, expiresAt: row.expiresAt, server });
+      if (!local) {
+        // On another server the role goes with the schema, in that server's transaction (its GRANT
+        // CONNECT locks that database's catalog row only until this commit, before the control side).
+        await regrant(ctx, stx, id, prepared);
+        await ctx.store.recordPlacement(stx, { id, name: row.name, owner: row.owner, schemaName, createdAt: row.createdAt, expiresAt: row.expiresAt, server });
+      }
       return b;
     });
     const templateVersion = built.templateVersion;
@@ -268,6 +270,10 @@ async function provision(ctx: LifecycleContext, row: CreatingRow, plan: GuildPla
     await fault(ctx, 'create:before-running', id);
     // schema_created and guild_registered are written by the status change's own statement, before status_changed.
     await ctx.store.changeStatus(tx, id, 'creating', 'running', actor, {}, templateVersion === null ? {} : { templateVersion }, { before: audits });
+    // The role (isolation on) last, just before the commit: made for a new schema, or re-granted on a clone's
+    // copied objects. Its GRANT CONNECT locks the database's catalog row until the commit, so every concurrent
+    // create waits there: nothing else of this transaction may run inside that window. (On another server it was made there.)
+    if (local) await regrant(ctx, tx, id, prepared);
     return { skipped, templateVersion };
   });
 }
