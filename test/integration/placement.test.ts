@@ -12,9 +12,14 @@
  *   there); one killed at that point is reconciled by the next sweep, on s2.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../src/cli/program.ts';
 import { loadConfig } from '../../src/config.ts';
+import { applyTemplateDir } from '../../src/sandbox/store/template/apply.ts';
 import { openServerHandle } from '../../src/db/servers.ts';
 import { wireIsolation, type IsolationWiring } from '../../src/isolation.ts';
 import { Sweeper, type SweepSummary } from '../../src/jobs/sweeper.ts';
@@ -283,6 +288,91 @@ describe('sandboxes placed on two PostgreSQL servers', () => {
     expect(summary.counts.stuck_reconciled).toBe(1);
     expect((await db.pool.query(`SELECT status::text AS s FROM sandboxes WHERE id = $1`, [id])).rows[0].s).toBe('destroyed');
     expect(await schemasOn(s2)).not.toContain(schema);
+  });
+
+  it('upgrade applies template files to an s2 sandbox on s2 (the template was applied on every server)', async () => {
+    const remote = await createOn('s2', 'upgrade-me');
+    const dir = mkdtempSync(join(tmpdir(), 'sbx-placement-template-'));
+    try {
+      writeFileSync(join(dir, '001_quests.sql'), 'CREATE TABLE quests (id int PRIMARY KEY, title text NOT NULL);\n');
+      // What `sandbox template apply` does with several servers: the control database, then each server.
+      const applied = await Promise.all([db.pool, s2].map((pool) => applyTemplateDir(pool, dir)));
+      expect(applied.map((a) => a.applied)).toEqual([['001_quests.sql'], ['001_quests.sql']]);
+      const { sandbox, applied: files } = await manager.upgrade(remote.name, operator);
+      expect(files).toEqual(['001_quests.sql']);
+      expect(sandbox.templateVersion).toBe(applied[1]!.version);
+      const { rows } = await s2.query(`SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = 'quests'`, [remote.schemaName]);
+      expect(rows).toHaveLength(1);
+      expect(await schemaExists(db, remote.schemaName)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the sweeper recreates a missing role and drops an orphan role on s2, and leaves an unknown one alone', async () => {
+    const live = await createOn('s2', 'role-live');
+    const gone = await createOn('s2', 'role-gone');
+    await manager.destroy(gone.name, operator);
+    await s2.query('SELECT drop_sandbox_role($1::uuid)', [live.id]);
+    const goneRole = `sandbox_${gone.id.replaceAll('-', '')}`;
+    await s2.query(`CREATE ROLE ${goneRole}`);
+    const strangerId = randomUUID();
+    const strangerRole = `sandbox_${strangerId.replaceAll('-', '')}`;
+    await s2.query(`CREATE ROLE ${strangerRole}`);
+    try {
+      const passes = [await sweep()];
+      const total = (k: 'postgres_recreated' | 'postgres_orphan_dropped'): number => passes.reduce((n, p) => n + p.counts[k], 0);
+      while (passes.length < 5 && (total('postgres_recreated') < 1 || total('postgres_orphan_dropped') < 1)) passes.push(await sweep());
+      expect(passes.flatMap((p) => p.failures)).toEqual([]);
+      expect(await roleOn(s2, live.id)).toEqual({ connect: true });
+      expect(await roleOn(s2, gone.id)).toBeUndefined();
+      expect((await s2.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [strangerRole])).rowCount).toBe(1);
+      expect(passes.flatMap((p) => p.externalUnknown)).toContainEqual({ kind: 'role@s2', sandboxId: strangerId });
+      const audit = await db.pool.query(`SELECT details->>'server' AS server FROM sandbox_audit_log WHERE sandbox_id = $1 AND event_type = 'postgres_orphan_dropped'`, [gone.id]);
+      expect(audit.rows).toEqual([{ server: 's2' }]);
+    } finally {
+      await s2.query(`DROP ROLE IF EXISTS ${strangerRole}`);
+    }
+  });
+
+  it('the CLI opens the configured servers: migrate and template apply on each, create placed, env on s2', async () => {
+    const saved = { ...process.env };
+    Object.assign(process.env, { DATABASE_URL: db.url, SANDBOX_DATABASE_SERVERS: `s2=${s2Url}`, SANDBOX_CREDENTIAL_SECRET: SECRET, SANDBOX_OPERATOR: 'placement-cli' });
+    delete process.env.REDIS_URL;
+    delete process.env.NATS_URL;
+    const cli = async (...args: string[]): Promise<{ code: number; out: string; err: string }> => {
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await runCli(args, { out: (t) => out.push(t), err: (t) => err.push(t) });
+      return { code, out: out.join('\n'), err: err.join('\n') };
+    };
+    try {
+      const migrated = await cli('migrate', '--json');
+      expect(migrated.err).toBe('');
+      expect(JSON.parse(migrated.out).servers.s2.applied).toEqual([]);
+      const c = liveCounts();
+      const made = JSON.parse((await cli('create', 'from-cli', '--json')).out);
+      const counts = await c;
+      expect(made.server).toBe(counts.s2 < counts.default ? 's2' : 'default');
+      const onS2 = made.server === 's2' ? made : JSON.parse((await cli('create', 'from-cli-2', '--json')).out);
+      expect(onS2.server).toBe('s2');
+      const env = await cli('env', onS2.name);
+      expect(env.out).toContain(`export SANDBOX_DATABASE_SERVER='s2'`);
+      expect(env.out).toContain(`@127.0.0.1:${cluster.port}/sbx_placement`);
+      expect((await cli('status', onS2.name)).out).toContain(`(on server s2)`);
+      const dir = mkdtempSync(join(tmpdir(), 'sbx-placement-cli-'));
+      try {
+        writeFileSync(join(dir, '001_quests.sql'), 'CREATE TABLE quests (id int PRIMARY KEY, title text NOT NULL);\n');
+        writeFileSync(join(dir, '002_rewards.sql'), 'CREATE TABLE rewards (id int PRIMARY KEY);\n');
+        const applied = await cli('template', 'apply', dir);
+        expect(applied.err).toBe('');
+        expect(applied.out).toMatch(/^Applied to sandbox_template: 002_rewards\.sql\n.*\ns2: applied 002_rewards\.sql \(version 002_rewards\.sql@[0-9a-f]+\)$/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    } finally {
+      process.env = saved;
+    }
   });
 
   it('with s2 stopped: creates go to default, s2 sandboxes say SANDBOX_011, nothing on default is touched', async () => {
