@@ -1,6 +1,6 @@
-import { TX_OPTIONS } from '../../db/database.ts';
+import type { PrismaClient } from '../../db/database.ts';
 import { DEFAULT_SERVER } from '../servers.ts';
-import type { Tx } from '../store/store.ts';
+import { transactionOn, type Tx } from '../store/store.ts';
 import type { LifecycleContext } from './context.ts';
 
 /**
@@ -14,10 +14,10 @@ import type { LifecycleContext } from './context.ts';
  */
 export function onServer<T>(ctx: LifecycleContext, server: string, controlTx: Tx, fn: (tx: Tx) => Promise<T>): Promise<T> {
   if (server === DEFAULT_SERVER) return fn(controlTx);
-  return ctx.servers.guard(server, async () => (await ctx.servers.use(server)).$transaction(fn, TX_OPTIONS));
+  return ctx.servers.guard(server, async () => transactionOn(await ctx.servers.use(server), fn));
 }
 
 /** Runs `fn` with a client of the sandbox's server, outside any transaction (reads: stats, existence checks). */
-export function withServer<T>(ctx: LifecycleContext, server: string, fn: (db: Awaited<ReturnType<LifecycleContext['servers']['use']>>) => Promise<T>): Promise<T> {
+export function withServer<T>(ctx: LifecycleContext, server: string, fn: (db: PrismaClient) => Promise<T>): Promise<T> {
   return ctx.servers.guard(server, async () => fn(await ctx.servers.use(server)));
 }

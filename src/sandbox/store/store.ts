@@ -27,6 +27,9 @@ export const toSandbox = (row: Row): Sandbox => ({
   server: row.server,
 });
 
+/** An interactive transaction on any of our databases (another placement server's: see lifecycle/on-server.ts), with the same timeouts. */
+export const transactionOn = <T>(db: PrismaClient, fn: (tx: Tx) => Promise<T>): Promise<T> => db.$transaction(fn, TX_OPTIONS);
+
 /** One audit row to write. */
 export interface AuditEntry {
   sandboxId?: string | null;
@@ -120,7 +123,7 @@ export class SandboxStore {
 
   /** An interactive transaction with timeouts that tolerate PGlite running one at a time. */
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    return this.prisma.$transaction(fn, TX_OPTIONS);
+    return transactionOn(this.prisma, fn);
   }
 
   // ------------------------------------------------------------ audit and status
