@@ -72,8 +72,8 @@ export async function tearDown(ctx: LifecycleContext, id: string, actor: Actor, 
     return (await teardownTransaction(ctx, id, actor, 'destroyed', opts)) !== 'already-destroyed';
   } catch (err) {
     if (err instanceof SandboxError && (err.code === ErrorCode.InvalidTransition || err.code === ErrorCode.Conflict)) throw err;
-    // Its database server is down: nothing was done (both transactions rolled back). Said as such
-    // (SANDBOX_011 naming the server); the row stays as it was and the sweeper tries again later.
+    // Its database server is down: this attempt's transactions rolled back. Said as such (SANDBOX_011
+    // naming the server); the row stays as it was (running, or destroying with its lease) for a later retry.
     if (err instanceof SandboxError && err.code === ErrorCode.Unavailable && err.details.server !== undefined) throw err;
     await recordTeardownFailure(ctx, id, actor, err);
     throw new SandboxError(ErrorCode.CleanupFailed, 'Cleanup failed; it will be retried automatically.', { id }, { cause: err });

@@ -14,9 +14,9 @@ export interface ResetResult {
 /**
  * `reset <sandbox>`: puts the schema back to the template's current version (structure and seed),
  * owner or admin only, running or expired only. ONE transaction under the sandbox's key and row
- * lock (on another server than `default`, the rebuild and re-grant in that server's transaction,
- * committed just before the control side; see onServer): drop and rebuild, the onSchemaRebuilt hook (role re-grant), template_version and the
- * `reset` audit row; other connections see the old schema or the new one, never half of it. After
+ * lock: drop and rebuild, the onSchemaRebuilt hook (role re-grant), template_version and the
+ * `reset` audit row (on another server than `default` the rebuild and re-grant run in that server's
+ * transaction, committed just before the control side: see onServer); other connections see the old schema or the new one, never half of it. After
  * the commit each external resource with a purge() is emptied (stream messages, Redis keys); a
  * purge failure is logged, audited and reported, never undoes the reset.
  */
