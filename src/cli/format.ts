@@ -70,10 +70,11 @@ export function formatBytes(n: number): string {
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-export function table(rows: Sandbox[], now: Date): string {
+/** With `servers` (several database servers configured) a SERVER column says where each schema lives. */
+export function table(rows: Sandbox[], now: Date, servers = false): string {
   if (rows.length === 0) return 'No sandboxes.';
-  const head = ['NAME', 'STATUS', 'OWNER', 'GUILDS', 'EXPIRES', 'ID'];
-  const body = rows.map((s) => [s.name, s.status, s.owner, String(s.guildIds.length), s.status === 'destroyed' ? '-' : relative(s.expiresAt, now), s.id]);
+  const head = ['NAME', 'STATUS', 'OWNER', 'GUILDS', 'EXPIRES', ...(servers ? ['SERVER'] : []), 'ID'];
+  const body = rows.map((s) => [s.name, s.status, s.owner, String(s.guildIds.length), s.status === 'destroyed' ? '-' : relative(s.expiresAt, now), ...(servers ? [s.server] : []), s.id]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
   return [head, ...body].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
 }

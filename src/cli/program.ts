@@ -126,7 +126,7 @@ export function buildProgram(
       run(async ({ manager, actor }) => {
         const status = o.status === undefined ? undefined : validateStatus(o.status);
         const rows = await manager.list({ owner: o.owner, status, includeDestroyed: o.all ?? false }, actor);
-        io.out(o.json ? JSON.stringify(rows.map(sandboxJson), null, 2) : table(rows, manager.now()));
+        io.out(o.json ? JSON.stringify(rows.map(sandboxJson), null, 2) : table(rows, manager.now(), manager.servers.several));
       })(),
     );
 
