@@ -377,6 +377,34 @@ describe('sandboxes placed on two PostgreSQL servers', () => {
     }
   });
 
+  it('ties go to the configured order; two servers on one cluster never touch each other\'s roles', async () => {
+    // Another control database with servers default, zeta, alpha: zeta and alpha are two databases of
+    // the private cluster, so each one's role listing shows the other's roles too.
+    const ctl = await createTestDatabase({ poolSize: 4 });
+    const zeta = openServerHandle({ name: 'zeta', url: await cluster.createDatabase('sbx_zeta') }, silentLogger());
+    const alpha = openServerHandle({ name: 'alpha', url: await cluster.createDatabase('sbx_alpha') }, silentLogger());
+    const three = new SandboxServers(SandboxServers.controlOnly(ctl.prisma, ctl.url, ctl.pool).handle('default'), [zeta, alpha]);
+    const m = new SandboxManager({ prisma: ctl.prisma, logger: silentLogger(), servers: three, postgresResources: isolation.postgresResources, limits: { maxPerOwner: 100 } });
+    try {
+      const placed: string[] = [];
+      for (let i = 0; i < 4; i++) placed.push((await m.create({ name: `order-${i}`, owner: 'cli:order' }, operator)).sandbox.server);
+      expect(placed).toEqual(['default', 'zeta', 'alpha', 'default']);
+      const summary = await new Sweeper({ manager: m, logger: silentLogger() }).runPass();
+      expect(summary.failures).toEqual([]);
+      expect(summary.counts.postgres_orphan_dropped).toBe(0);
+      expect(summary.counts.postgres_recreated).toBe(0);
+      for (const s of await m.list({}, operator)) {
+        if (s.server === 'default') continue;
+        const pool = s.server === 'zeta' ? zeta.pool! : alpha.pool!;
+        expect((await pool.query(`SELECT has_database_privilege($1, current_database(), 'CONNECT') AS c`, [s.schemaName])).rows[0].c).toBe(true);
+      }
+      for (const s of await m.list({}, operator)) await m.destroy(s.name, operator);
+    } finally {
+      await three.close();
+      await ctl.drop();
+    }
+  });
+
   it('with s2 stopped: creates go to default, s2 sandboxes say SANDBOX_011, nothing on default is touched', async () => {
     const remote = (await manager.list({ status: 'running' }, operator)).find((s) => s.server === 's2')!;
     expect(remote).toBeDefined();
