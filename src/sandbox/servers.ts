@@ -94,7 +94,9 @@ export class SandboxServers {
           });
           return true;
         } catch (err) {
-          this.logger?.warn({ server: name, code: (err as SandboxError).code }, 'database server unavailable; new sandboxes go elsewhere');
+          // Whatever failed (a connection, or its migration), it is left alone for a while, not retried by every create.
+          this.downUntil.set(name, this.now() + DOWN_FOR_MS);
+          this.logger?.warn({ server: name, code: (err as SandboxError).code, err: { message: (err as Error).message } }, 'database server unavailable; new sandboxes go elsewhere');
           return false;
         }
       }),
