@@ -49,6 +49,8 @@ beforeAll(async () => {
   });
   bots.push(...(await Promise.all([startBotProcess(env('0'), { name: 'shard-0' }), startBotProcess(env('1'), { name: 'shard-1' })])));
   await Promise.all(bots.map((b) => b.waitReady(90_000)));
+  // Started up completely (main.ts handles SIGTERM from then on): the sweeper's first pass follows startApp.
+  await Promise.all(bots.map((b) => b.waitForLog((l) => l.msg === 'sweep pass finished', 60_000)));
 }, 180_000);
 
 afterAll(async () => {
@@ -160,8 +162,10 @@ describe('SHARD_COUNT=auto', () => {
       [0, 2],
       [1, 2],
     ]);
-    // Holding shard 0 it is the one to register (unchanged definitions: skipped); main.ts handles SIGTERM from then on.
+    // Holding shard 0 it is the one to register (unchanged definitions: skipped).
     await bot.waitForLog((l) => l.component === 'register-commands');
+    // main.ts handles SIGTERM once startApp resolved, which starts the sweeper: its first pass comes after that.
+    await bot.waitForLog((l) => l.msg === 'sweep pass finished', 60_000);
     expect(await bot.stop()).toBe(0);
   });
 });
