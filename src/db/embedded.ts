@@ -180,7 +180,7 @@ async function serve(dataDir: string, logger: Logger): Promise<Served> {
   try {
     const token = randomBytes(16).toString('hex');
     await db.query('SELECT set_config($1, $2, false)', [OWNER_SETTING, token]);
-    const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 64 });
+    const server = new PGLiteSocketServer({ db: oneSequenceAtATime(db), host: '127.0.0.1', port: 0, maxConnections: 64 });
     await server.start();
     const [host, port] = server.getServerConn().split(':');
     const info: ServerInfo = { pid: process.pid, host: host ?? '127.0.0.1', port: Number(port), token };
@@ -204,4 +204,41 @@ async function serve(dataDir: string, logger: Logger): Promise<Served> {
     await db.close().catch(() => undefined);
     throw err;
   }
+}
+
+type PGliteInstance = Awaited<ReturnType<(typeof import('@electric-sql/pglite'))['PGlite']['create']>>;
+
+/** Parse, Bind, Describe, Execute, Close and Flush: the extended-protocol messages that a Sync ends. */
+const EXTENDED_PROTOCOL = new Set([0x50, 0x42, 0x44, 0x45, 0x43, 0x48]);
+
+/**
+ * pglite-socket runs every connection's messages on one session, one message at a time, keeping to one connection
+ * only while a transaction is open. Outside one, two connections' extended-protocol sequences interleave: the
+ * second Parse replaces the unnamed statement the first is about to Bind ("bind message supplies 4 parameters,
+ * but prepared statement requires 2"), or a result goes to the wrong connection. Its queue asks
+ * `isInTransaction()` before choosing the next message, so this view of the database also answers true from a
+ * connection's Parse until its Sync: that sequence then runs alone, as it would on its own session. A connection
+ * that drops mid-sequence is cleared by the queue's ROLLBACK (an `exec`), which ends the sequence here too.
+ */
+function oneSequenceAtATime(db: PGliteInstance): PGliteInstance {
+  let inSequence = false;
+  return new Proxy(db, {
+    get(target, prop) {
+      if (prop === 'isInTransaction') return () => inSequence || target.isInTransaction();
+      if (prop === 'execProtocolRawStream') {
+        return (message: Uint8Array, options: Parameters<PGliteInstance['execProtocolRawStream']>[1]) => {
+          inSequence = EXTENDED_PROTOCOL.has(message[0] ?? 0);
+          return target.execProtocolRawStream(message, options);
+        };
+      }
+      if (prop === 'exec') {
+        return (...args: Parameters<PGliteInstance['exec']>) => {
+          inSequence = false;
+          return target.exec(...args);
+        };
+      }
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }

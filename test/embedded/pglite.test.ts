@@ -1,5 +1,6 @@
 // The embedded default: with no DATABASE_URL everything runs on PGlite behind pglite-socket.
 // The same migration runs there (PGlite reports a newer PostgreSQL than the server here).
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -27,6 +28,50 @@ async function cliChild(...args: string[]): Promise<{ stdout: string; stderr: st
 }
 
 describe('embedded PostgreSQL (PGlite)', () => {
+  it('keeps two connections\' extended-protocol sequences apart (one shared session underneath)', async () => {
+    // Raw protocol, so the interleaving is certain: A parses its statement, B parses another, then A binds and
+    // executes. On one shared session B's Parse replaces A's unnamed statement, unless A's sequence runs alone.
+    const url = new URL(db.url);
+    const open = (): Promise<pg.Connection> =>
+      new Promise((resolve, reject) => {
+        const con = new pg.Connection();
+        con.once('readyForQuery', () => resolve(con));
+        con.once('errorMessage', reject);
+        con.once('connect', () => con.startup({ user: 'postgres', database: 'postgres' }));
+        con.connect(Number(url.port), url.hostname);
+      });
+    const outcome = (con: pg.Connection): Promise<string> =>
+      new Promise((resolve) => {
+        let got = 'no row';
+        con.on('dataRow', (m: { fields: (string | null)[] }) => (got = m.fields.join(',')));
+        con.on('errorMessage', (e: { message: string }) => (got = `error: ${e.message}`));
+        con.once('readyForQuery', () => resolve(got));
+      });
+    const a = await open();
+    const b = await open();
+    try {
+      const aDone = outcome(a);
+      const bDone = outcome(b);
+      a.parse({ text: 'SELECT ($1::int * 6)::text AS a', types: [] });
+      a.flush();
+      await new Promise((r) => setTimeout(r, 100));
+      b.parse({ text: 'SELECT $1::text || $2::text AS b', types: [] });
+      b.flush();
+      await new Promise((r) => setTimeout(r, 100));
+      a.bind({ values: ['7'] });
+      a.execute({});
+      a.sync();
+      b.bind({ values: ['x', 'y'] });
+      b.execute({});
+      b.sync();
+      expect(await aDone).toBe('42');
+      expect(await bDone).toBe('xy');
+    } finally {
+      a.end();
+      b.end();
+    }
+  });
+
   it('runs the migration on a newer PostgreSQL and provisions real schemas', async () => {
     const { rows } = await db.pool.query<{ v: string }>("SELECT current_setting('server_version_num') AS v");
     expect(Number(rows[0]!.v)).toBeGreaterThanOrEqual(150000);
