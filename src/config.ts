@@ -33,6 +33,8 @@ export interface Config {
   routing: RoutingConfig;
   /** Per-user limit on mutating slash commands (issue 8 item 6). */
   rateLimit: { perMinute: number; keyPrefix: string };
+  /** Gateway sessions and the identify throttle in Redis (with REDIS_URL): key prefix GATEWAY_KEY_PREFIX. */
+  gateway: { keyPrefix: string };
   /** Enforced isolation (per-sandbox PostgreSQL role and Redis ACL user). */
   isolation: IsolationConfig;
 }
@@ -116,6 +118,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { require
       perMinute: int('RATE_LIMIT_PER_MINUTE', 10, 1, 1_000_000),
       keyPrefix: str('RATE_LIMIT_KEY_PREFIX') ?? 'sandbox-bot:ratelimit:',
     },
+    gateway: { keyPrefix: str('GATEWAY_KEY_PREFIX') ?? 'sandbox-bot:gateway:' },
     isolation: { enabled: false, credentialSecret: undefined },
     routing: parseRoutingConfig(env, problems),
   };

@@ -12,6 +12,12 @@ export interface EventDeps {
   logger: Logger;
   /** Runs once per READY, after reconciliation (command registration). */
   onReady?: (client: Client<true>) => Promise<void>;
+  /**
+   * Shards that resumed a session persisted by an earlier process (src/bot/gateway/). Their guild cache starts empty
+   * and Discord replays what they missed (GUILD_CREATE, GUILD_DELETE…), so an empty cache is not "removed from every
+   * guild": reconciliation then applies the join rules to the guilds it sees and unmaps nothing.
+   */
+  resumedShards?: ReadonlySet<number>;
 }
 
 /**
@@ -55,21 +61,28 @@ export function attachEvents(deps: EventDeps): AttachedEvents {
     Events.ClientReady,
     safe('clientReady', async (c: Client<true>) => {
       try {
-        log.info({ user: c.user.tag, guilds: c.guilds.cache.size }, 'gateway ready');
+        const resumed = [...(deps.resumedShards ?? [])];
+        log.info({ user: c.user.tag, guilds: c.guilds.cache.size, resumedShards: resumed }, 'gateway ready');
         const present = [...c.guilds.cache.values()].map((g: Guild) => ({ id: g.id, ownerId: g.available ? g.ownerId : null, available: g.available }));
-        await registry.reconcile(present, verifierFor).catch((err) => log.error({ err }, 'guild reconciliation failed'));
+        await registry.reconcile(present, verifierFor, { unmapMissing: resumed.length === 0 }).catch((err) => log.error({ err }, 'guild reconciliation failed'));
         await deps.onReady?.(c).catch((err) => log.error({ err }, 'ready task failed'));
       } finally {
         markReady();
       }
     }),
   );
+  // After a resume from a persisted session the cache starts empty: a guild the bot was already in arrives as a
+  // guildCreate too, so it gets the rules of a guild seen again (a deliberately unregistered guild stays unmapped).
+  const fromResumedShard = (guild: Guild) => deps.resumedShards?.has(guild.shardId) === true;
   client.on(
     Events.GuildCreate,
     safe('guildCreate', (guild: Guild) =>
       track(
         guild.id,
-        registry.onGuildJoin(guild.id, guild.ownerId, verifierFor(guild.id)).then((outcome) => log.info({ guildId: guild.id, ...outcome }, 'joined guild')),
+        (fromResumedShard(guild)
+          ? registry.onGuildSeen({ id: guild.id, ownerId: guild.ownerId }, verifierFor(guild.id))
+          : registry.onGuildJoin(guild.id, guild.ownerId, verifierFor(guild.id))
+        ).then((outcome) => log.info({ guildId: guild.id, ...(outcome ?? { outcome: 'known' }) }, 'joined guild')),
       ),
     ),
   );
@@ -85,6 +98,15 @@ export function attachEvents(deps: EventDeps): AttachedEvents {
     safe('guildDelete', async (guild: Guild) => {
       // discord.js emits guildDelete only for real removals; outages emit guildUnavailable.
       await registry.onGuildRemoved(guild.id);
+    }),
+  );
+  // discord.js emits guildDelete only for cached guilds; after a resume a replayed removal may be of an uncached one.
+  client.on(
+    Events.Raw,
+    safe('raw', async (packet: { t?: string; d?: { id?: unknown; unavailable?: unknown } }, shardId: number) => {
+      if (packet.t !== 'GUILD_DELETE' || packet.d?.unavailable === true || typeof packet.d?.id !== 'string') return;
+      if (!deps.resumedShards?.has(shardId) || client.guilds.cache.has(packet.d.id)) return;
+      await registry.onGuildRemoved(packet.d.id);
     }),
   );
   client.on(Events.GuildUnavailable, (guild) => log.warn({ guildId: guild.id }, 'guild unavailable (outage); mappings kept'));

@@ -1,19 +1,35 @@
-import { DiscordAPIError, PermissionFlagsBits, RESTJSONErrorCodes, type Client } from 'discord.js';
+import { DiscordAPIError, PermissionFlagsBits, RESTJSONErrorCodes, type Client, type Guild } from 'discord.js';
 import type { GuildDirectory } from '../sandbox/guild-directory.ts';
 
 const NOT_A_MEMBER = new Set<number | string>([RESTJSONErrorCodes.UnknownMember, RESTJSONErrorCodes.UnknownUser]);
+const NOT_IN_GUILD = new Set<number | string>([RESTJSONErrorCodes.UnknownGuild, RESTJSONErrorCodes.MissingAccess]);
 
 /** The domain's GuildDirectory answered from the live gateway session and a REST member fetch. */
 export class DiscordGuildDirectory implements GuildDirectory {
   constructor(private readonly client: Client) {}
 
+  /**
+   * The guild from the gateway session's cache, else fetched over REST (and cached): after a shard resumed a session
+   * of an earlier process, the cache starts empty (no READY lists the guilds). Null when the bot is not in it.
+   */
+  async guild(guildId: string): Promise<Guild | null> {
+    const cached = this.client.guilds.cache.get(guildId);
+    if (cached) return cached;
+    try {
+      return await this.client.guilds.fetch(guildId);
+    } catch (err) {
+      if (err instanceof DiscordAPIError && NOT_IN_GUILD.has(err.code)) return null;
+      throw err;
+    }
+  }
+
   async isBotInGuild(guildId: string): Promise<boolean> {
-    return this.client.guilds.cache.has(guildId);
+    return (await this.guild(guildId)) !== null;
   }
 
   /** Fetches the member fresh (roles may have changed) and checks Manage Server. */
   async canManageGuild(guildId: string, userId: string): Promise<boolean> {
-    const guild = this.client.guilds.cache.get(guildId);
+    const guild = await this.guild(guildId);
     if (!guild) return false;
     try {
       const member = await guild.members.fetch({ user: userId, force: true });

@@ -215,13 +215,16 @@ export class GuildRegistry {
    * in, still unmapped, whose claims may be checked again. `lookup` gives the guild's owner and
    * a claimant check from the live session (null when this process cannot see the guild).
    */
-  async retryDeferredClaims(lookup: (guildId: string) => { ownerId: string | null; verify: ClaimantCheck } | null, batch = 100): Promise<number> {
+  async retryDeferredClaims(
+    lookup: (guildId: string) => Promise<{ ownerId: string | null; verify: ClaimantCheck } | null>,
+    batch = 100,
+  ): Promise<number> {
     const guilds = await this.store.findGuildsWithDeferredClaims(this.manager.now(), this.manager.limits.maxClaimCheckAttempts, batch);
     let retried = 0;
     for (const guildId of guilds) {
-      const live = lookup(guildId);
-      if (!live) continue;
       try {
+        const live = await lookup(guildId);
+        if (!live) continue;
         await this.onGuildJoin(guildId, live.ownerId, live.verify);
         retried++;
       } catch (err) {
@@ -262,9 +265,10 @@ export class GuildRegistry {
    * Startup reconciliation against the gateway session's guild list (READY lists every guild,
    * unavailable ones included). New guilds and guilds with a pending claim get the join rules;
    * a guild someone deliberately unregistered is left alone. Mapped guilds the session does not
-   * list at all are unmapped; an unavailable guild is listed, so an outage never unmaps.
+   * list at all are unmapped; an unavailable guild is listed, so an outage never unmaps. With `unmapMissing: false`
+   * (a shard resumed its session, so the list is incomplete and the removals are replayed as events) nothing is unmapped.
    */
-  async reconcile(present: PresentGuild[], verifierFor: (guildId: string) => ClaimantCheck): Promise<ReconcileSummary> {
+  async reconcile(present: PresentGuild[], verifierFor: (guildId: string) => ClaimantCheck, opts: { unmapMissing?: boolean } = {}): Promise<ReconcileSummary> {
     const summary: ReconcileSummary = { joined: 0, mapped: 0, unmapped: 0, skippedUnavailable: 0 };
     for (const guild of present) {
       if (!guild.available) {
@@ -281,6 +285,10 @@ export class GuildRegistry {
       }
     }
 
+    if (opts.unmapMissing === false) {
+      this.log.info({ ...summary, guilds: present.length }, 'guilds reconciled (resumed session: nothing unmapped)');
+      return summary;
+    }
     const listed = present.map((g) => g.id);
     const stale = await this.store.findMappedGuildsNotIn(listed);
     for (const guildId of stale) {

@@ -185,6 +185,11 @@ export class FakeDiscord {
     return this.gateway.resumes;
   }
 
+  /** Every accepted RESUME: its session, the seq the client resumed from, and how many dispatches were replayed. */
+  get resumeLog(): ReadonlyArray<{ sessionId: string; seq: number; replayed: number }> {
+    return this.gateway.resumeLog;
+  }
+
   addGuild(input: GuildInput): string {
     const guild = this.state.addGuild(input);
     this.gateway.dispatch('GUILD_CREATE', guildCreatePayload(this.state, guild));

@@ -45,7 +45,8 @@ interface GatewayFrame {
   d?: unknown;
 }
 
-const HISTORY_LIMIT = 500;
+/** Enough for a test that keeps dispatching while a bot process is down. */
+const HISTORY_LIMIT = 5000;
 /** Client close codes after which Discord drops the session (so a resume gets op 9). */
 const FINAL_CLOSE_CODES = new Set([1000, 1001]);
 
@@ -65,6 +66,8 @@ export class Gateway {
   private replayOnResume = 0;
   /** How many RESUMEs were accepted. */
   resumes = 0;
+  /** Every accepted RESUME: its session, the seq the client sent and how many dispatches were replayed. */
+  readonly resumeLog: Array<{ sessionId: string; seq: number; replayed: number }> = [];
 
   constructor(
     private readonly host: GatewayHost,
@@ -201,7 +204,9 @@ export class Gateway {
     const since = (typeof data.seq === 'number' ? data.seq : 0) - this.replayOnResume;
     this.replayOnResume = 0;
     this.resumes++;
-    for (const event of session.history) if (event.s > since) socket.send(JSON.stringify(event));
+    const replay = session.history.filter((event) => event.s > since);
+    this.resumeLog.push({ sessionId: session.id, seq: typeof data.seq === 'number' ? data.seq : 0, replayed: replay.length });
+    for (const event of replay) socket.send(JSON.stringify(event));
     this.send(session, 'RESUMED', {});
     for (const check of [...this.identifyWaiters]) check();
     return session;
