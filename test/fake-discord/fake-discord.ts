@@ -185,6 +185,11 @@ export class FakeDiscord {
     return this.gateway.resumes;
   }
 
+  /** Sessions survive a client's 1000/1001 close (as a killed process's session does): see Gateway.keepSessionsOnClose. */
+  keepSessionsOnClose(keep = true): void {
+    this.gateway.keepSessionsOnClose = keep;
+  }
+
   /** Every accepted RESUME: its session, the seq the client resumed from, and how many dispatches were replayed. */
   get resumeLog(): ReadonlyArray<{ sessionId: string; seq: number; replayed: number }> {
     return this.gateway.resumeLog;

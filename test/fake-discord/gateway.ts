@@ -66,6 +66,11 @@ export class Gateway {
   private replayOnResume = 0;
   /** How many RESUMEs were accepted. */
   resumes = 0;
+  /**
+   * Keep sessions even when the client closes with 1000/1001, as Discord keeps the session of a process that died
+   * (kill -9 closes nothing): lets a test stop a bot in-process and resume its session from another.
+   */
+  keepSessionsOnClose = false;
   /** Every accepted RESUME: its session, the seq the client sent and how many dispatches were replayed. */
   readonly resumeLog: Array<{ sessionId: string; seq: number; replayed: number }> = [];
 
@@ -169,7 +174,7 @@ export class Gateway {
     socket.on('close', (code: number) => {
       if (!session || session.socket !== socket) return;
       session.socket = null;
-      if (FINAL_CLOSE_CODES.has(code)) this.sessions.delete(session.id);
+      if (FINAL_CLOSE_CODES.has(code) && !this.keepSessionsOnClose) this.sessions.delete(session.id);
     });
   }
 

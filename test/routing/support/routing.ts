@@ -46,3 +46,25 @@ export async function deleteStreams(jsm: JetStreamManager, names: string[]): Pro
 }
 
 export { jetstreamManager };
+
+/** A stored message of a stream: subject, dispatch type and body, guild header and message id. */
+export interface StoredEvent {
+  subject: string;
+  t: string;
+  guildId: string | undefined;
+  msgId: string;
+  d: Record<string, unknown>;
+}
+
+/** Every message a stream holds, in order. */
+export async function storedEvents(jsm: JetStreamManager, stream: string): Promise<StoredEvent[]> {
+  const info = await jsm.streams.info(stream);
+  const out: StoredEvent[] = [];
+  for (let seq = info.state.first_seq; info.state.messages > 0 && seq <= info.state.last_seq; seq++) {
+    const m = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
+    if (!m) continue;
+    const body = m.json<{ t: string; d: Record<string, unknown> }>();
+    out.push({ subject: m.subject, t: body.t, guildId: m.header.get('Discord-Guild-Id') || undefined, msgId: m.header.get('Nats-Msg-Id'), d: body.d });
+  }
+  return out;
+}
