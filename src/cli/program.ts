@@ -253,14 +253,20 @@ export function buildProgram(
 
   program
     .command('unregister-guild')
-    .description('remove a guild mapping (or pending claim) from a sandbox')
-    .argument('<sandbox>', 'name or id')
-    .argument('<guildId>', 'Discord guild id')
+    .description('remove a guild mapping (or pending claim) from a sandbox; with only a guild id, release whatever holds that guild')
+    .argument('<sandboxOrGuild>', 'sandbox name or id, followed by the guild id; or the guild id alone')
+    .argument('[guildId]', 'Discord guild id')
     .addOption(json)
-    .action((ref: string, guildId: string, o: { json?: boolean }) =>
+    .action((first: string, second: string | undefined, o: { json?: boolean }) =>
       run(async ({ manager, actor }) => {
-        const s = await manager.unregisterGuild(ref, guildId, actor);
-        io.out(o.json ? JSON.stringify(sandboxJson(s), null, 2) : `Guild ${guildId} is no longer mapped to ${s.name}.`);
+        if (second === undefined) {
+          const released = await manager.releaseGuild(first, actor);
+          if (o.json) return io.out(JSON.stringify(released, null, 2));
+          io.out(released.map((r) => `Guild ${first}: ${r.kind === 'mapping' ? 'mapping to' : 'claim by'} ${r.name} removed.`).join('\n'));
+          return;
+        }
+        const s = await manager.unregisterGuild(first, second, actor);
+        io.out(o.json ? JSON.stringify(sandboxJson(s), null, 2) : `Guild ${second} is no longer mapped to ${s.name}.`);
       })(),
     );
 

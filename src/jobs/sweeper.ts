@@ -36,6 +36,7 @@ export const DEFAULT_SWEEPER_SETTINGS: SweeperSettings = {
   stuckAfterMs: 600_000,
   batchSize: 1000,
   driftSlice: 50,
+  externalOrphanEveryMs: 600_000,
 };
 
 export interface SweeperDeps {
@@ -72,6 +73,8 @@ export class Sweeper {
   private readonly claimRechecks: ClaimRechecks | undefined;
   private readonly cursors: StepContext['cursors'] = { missingSchemas: null, orphanSchemas: null, external: null, postgres: {} };
   private current: Promise<SweepSummary> | undefined;
+  /** performance.now() of the last external orphan pass (see SweeperSettings.externalOrphanEveryMs). */
+  private externalOrphansAt: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private active = false;
 
@@ -148,7 +151,10 @@ export class Sweeper {
     await this.step(summary, 'orphan_dropped', () => dropOrphanSchemas(ctx));
     await this.step(summary, 'schema_missing', () => markMissingSchemas(ctx));
     await this.step(summary, 'external_ensured', () => ensureMissingExternal(ctx));
-    await this.step(summary, 'external_orphan_removed', () => removeOrphanExternal(ctx));
+    if (this.externalOrphansAt === undefined || started - this.externalOrphansAt >= this.settings.externalOrphanEveryMs) {
+      this.externalOrphansAt = started;
+      await this.step(summary, 'external_orphan_removed', () => removeOrphanExternal(ctx));
+    }
     await this.step(summary, 'claim_expired', () => expireClaims(ctx));
     if (this.claimRechecks) await this.step(summary, 'claim_rechecked', () => recheckDeferredClaims(ctx, this.claimRechecks!));
     await this.step(summary, 'postgres_recreated', () => recreateMissingPostgresResources(ctx));

@@ -71,6 +71,11 @@ describe('sandbox CLI', () => {
     await botJoined(db, g2);
     expect(JSON.parse((await cli('register-guild', 'demo', g2, '--json')).out)).toMatchObject({ outcome: 'mapped' });
     expect((await cli('unregister-guild', 'demo', g2)).out).toBe(`Guild ${g2} is no longer mapped to demo.`);
+    // With the guild id alone, whatever holds the guild (here demo's claim on it) is released.
+    expect((await cli('unregister-guild', guild)).out).toBe(`Guild ${guild}: claim by demo removed.`);
+    const none = await cli('unregister-guild', guild);
+    expect(none.code).toBe(1);
+    expect(none.err).toBe(`error SANDBOX_004: Server ${guild} is not registered to any sandbox.`);
 
     const refused = await cli('destroy', 'demo');
     expect(refused.code).toBe(1);

@@ -109,4 +109,19 @@ describe('external resources', () => {
     expect(summary.externalUnknown).toContainEqual({ kind: 'strict', sandboxId: stranger });
     await manager.destroy(live.id, op);
   });
+
+  it('a running sweeper repeats the server-wide orphan pass only after its interval', async () => {
+    const { sandbox } = await manager.create({ owner: snowflake() }, op);
+    await manager.destroy(sandbox.id, op);
+    const sweeper = new Sweeper({ manager, logger: silentLogger(), settings: { externalOrphanEveryMs: 3_600_000 } });
+    await sweeper.runPass(); // the first pass runs it
+    await strict.ensure(sandbox.id); // an orphan appears after it
+    await sweeper.runPass();
+    expect(await strict.exists(sandbox.id)).toBe(true); // within the hour: not looked for
+    const eager = new Sweeper({ manager, logger: silentLogger(), settings: { externalOrphanEveryMs: 0 } });
+    await eager.runPass();
+    await strict.ensure(sandbox.id);
+    await eager.runPass();
+    expect(await strict.exists(sandbox.id)).toBe(false);
+  });
 });

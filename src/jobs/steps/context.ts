@@ -23,6 +23,12 @@ export interface SweeperSettings {
    * pass costs the same at any size and the whole set is covered every size/driftSlice passes.
    */
   driftSlice: number;
+  /**
+   * The server-wide orphan pass over external resources (every stream, every `sandbox:*` Redis key, every ACL user)
+   * costs O(resources on the server), so it runs on a sweeper's first pass and then at most this often (default
+   * 10 min). Teardowns never depend on it: a crash mid-teardown leaves the row `destroying`, which is retried.
+   */
+  externalOrphanEveryMs: number;
 }
 
 /** What a sweeper step gets: the manager, its queries, the pass's summary and the per-item runner. */

@@ -209,9 +209,6 @@ async function provision(ctx: LifecycleContext, id: string, schemaName: string, 
     await fault(ctx, 'create:after-schema', id);
     const details = source.kind === 'clone' ? { schemaName, templateVersion, clonedFrom: source.sourceId } : { schemaName, templateVersion, ...(source.empty ? { empty: true } : {}) };
     const audits: Parameters<typeof ctx.store.auditMany>[1] = [{ sandboxId: id, eventType: source.kind === 'clone' ? 'schema_cloned' : 'schema_created', actor, details }];
-    // The role (isolation on) after the schema, in the same transaction: made for a new schema, or
-    // re-granted on a clone's copied objects.
-    await regrant(ctx, tx, id, prepared);
     for (const r of ctx.postgresResources) audits.push({ sandboxId: id, eventType: `${r.kind}_created`, actor, details: {} });
     const skipped: string[] = [];
     for (const guildId of plan.map) {
@@ -224,6 +221,10 @@ async function provision(ctx: LifecycleContext, id: string, schemaName: string, 
     await fault(ctx, 'create:before-running', id);
     // schema_created and guild_registered are written by the status change's own statement, before status_changed.
     await ctx.store.changeStatus(tx, id, 'creating', 'running', actor, {}, templateVersion === null ? {} : { templateVersion }, { before: audits });
+    // The role (isolation on) last, just before the commit: made for a new schema, or re-granted on a clone's
+    // copied objects. Its GRANT CONNECT locks the database's catalog row until the commit, so every concurrent
+    // create waits there: nothing else of this transaction may run inside that window.
+    await regrant(ctx, tx, id, prepared);
     return { skipped, templateVersion };
   });
 }
