@@ -11,7 +11,7 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
 import { TcpProxy } from '../fault/support/tcp-proxy.ts';
-import { deleteStreams, jetstreamManager, natsConnect, testTag, waitFor } from '../routing/support/routing.ts';
+import { deleteStreams, jetstreamManager, natsConnect, storedEvents, testTag, waitFor, type StoredEvent } from '../routing/support/routing.ts';
 import { snowflake } from '../support/db.ts';
 import { addGuild, finalText, sandboxCommand, setupEnv, type Env } from './support/harness.ts';
 import { messageCreatePayload } from '../fake-discord/payloads.ts';
@@ -32,27 +32,9 @@ let other: string;
 let sandboxId: string;
 let sandboxStream: string;
 
-interface Stored {
-  subject: string;
-  t: string;
-  guildId: string | undefined;
-  msgId: string;
-  d: Record<string, unknown>;
-}
+const stored = (stream: string): Promise<StoredEvent[]> => storedEvents(jsm, stream);
 
-async function stored(stream: string): Promise<Stored[]> {
-  const info = await jsm.streams.info(stream);
-  const out: Stored[] = [];
-  for (let seq = info.state.first_seq; info.state.messages > 0 && seq <= info.state.last_seq; seq++) {
-    const m = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
-    if (!m) continue;
-    const body = m.json<{ t: string; d: Record<string, unknown> }>();
-    out.push({ subject: m.subject, t: body.t, guildId: m.header.get('Discord-Guild-Id') || undefined, msgId: m.header.get('Nats-Msg-Id'), d: body.d });
-  }
-  return out;
-}
-
-const ofGuild = (rows: Stored[], guildId: string) => rows.filter((r) => r.guildId === guildId);
+const ofGuild = (rows: StoredEvent[], guildId: string) => rows.filter((r) => r.guildId === guildId);
 
 function message(guildId: string, content: string): Record<string, unknown> {
   return messageCreatePayload({ id: snowflake(), channelId: env.fake.state.guild(guildId).channelIds[0]!, guildId, authorId: snowflake(), content });

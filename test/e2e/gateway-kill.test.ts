@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { Redis } from 'ioredis';
+import { deleteKeys } from '../support/redis.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeDiscord } from '../fake-discord/index.ts';
 import { messageCreatePayload } from '../fake-discord/payloads.ts';
@@ -43,9 +44,7 @@ afterAll(async () => {
   await db?.drop();
   await deleteStreams(jsm, made);
   await nc?.close();
-  const keys = await redis.keys(`${keyPrefix}*`);
-  if (keys.length) await redis.del(...keys);
-  expect(await redis.keys(`${keyPrefix}*`)).toEqual([]);
+  expect(await deleteKeys(redis, keyPrefix)).toEqual([]);
   redis.disconnect();
 });
 

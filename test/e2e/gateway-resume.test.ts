@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { Redis } from 'ioredis';
+import { deleteKeys } from '../support/redis.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
 import { BotStore } from '../../src/sandbox/store/bot-store.ts';
@@ -35,9 +36,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await deleteStreams(jsm, made);
   await nc?.close();
-  const keys = await redis.keys(`${keyPrefix}*`);
-  if (keys.length) await redis.del(...keys);
-  expect(await redis.keys(`${keyPrefix}*`)).toEqual([]);
+  expect(await deleteKeys(redis, keyPrefix)).toEqual([]);
   redis.disconnect();
 });
 

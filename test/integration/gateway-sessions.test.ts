@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
+import { deleteKeys } from '../support/redis.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { AckedSequences } from '../../src/routing/acked-sequences.ts';
 import { BotStore } from '../../src/sandbox/store/bot-store.ts';
@@ -23,9 +24,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length) await redis.del(...keys);
-  expect(await redis.keys(`${prefix}*`)).toEqual([]);
+  expect(await deleteKeys(redis, prefix)).toEqual([]);
   redis.disconnect();
   await db.drop();
 });

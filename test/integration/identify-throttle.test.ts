@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
+import { deleteKeys } from '../support/redis.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { RedisIdentifyThrottler } from '../../src/bot/gateway/identify-throttler.ts';
 
@@ -22,9 +23,7 @@ function processThrottler(maxConcurrency: number): RedisIdentifyThrottler {
 
 afterAll(async () => {
   for (const c of clients) c.disconnect();
-  const keys = await admin.keys(`${prefix}*`);
-  if (keys.length) await admin.del(...keys);
-  expect(await admin.keys(`${prefix}*`)).toEqual([]);
+  expect(await deleteKeys(admin, prefix)).toEqual([]);
   admin.disconnect();
 });
 
