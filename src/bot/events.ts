@@ -82,7 +82,7 @@ export function attachEvents(deps: EventDeps): AttachedEvents {
         (fromResumedShard(guild)
           ? registry.onGuildSeen({ id: guild.id, ownerId: guild.ownerId }, verifierFor(guild.id))
           : registry.onGuildJoin(guild.id, guild.ownerId, verifierFor(guild.id))
-        ).then((outcome) => log.info({ guildId: guild.id, ...(outcome ?? { outcome: 'known' }) }, 'joined guild')),
+        ).then((outcome) => outcome && log.info({ guildId: guild.id, ...outcome }, 'joined guild')),
       ),
     ),
   );
@@ -101,14 +101,11 @@ export function attachEvents(deps: EventDeps): AttachedEvents {
     }),
   );
   // discord.js emits guildDelete only for cached guilds; after a resume a replayed removal may be of an uncached one.
-  client.on(
-    Events.Raw,
-    safe('raw', async (packet: { t?: string; d?: { id?: unknown; unavailable?: unknown } }, shardId: number) => {
-      if (packet.t !== 'GUILD_DELETE' || packet.d?.unavailable === true || typeof packet.d?.id !== 'string') return;
-      if (!deps.resumedShards?.has(shardId) || client.guilds.cache.has(packet.d.id)) return;
-      await registry.onGuildRemoved(packet.d.id);
-    }),
-  );
+  const removedWhileUncached = safe('guildDelete', (guildId: string) => registry.onGuildRemoved(guildId));
+  client.on(Events.Raw, (packet: { t?: string; d?: { id?: unknown; unavailable?: unknown } }, shardId: number) => {
+    if (packet.t !== 'GUILD_DELETE' || packet.d?.unavailable === true || typeof packet.d?.id !== 'string') return;
+    if (deps.resumedShards?.has(shardId) && !client.guilds.cache.has(packet.d.id)) removedWhileUncached(packet.d.id);
+  });
   client.on(Events.GuildUnavailable, (guild) => log.warn({ guildId: guild.id }, 'guild unavailable (outage); mappings kept'));
   client.on(Events.InteractionCreate, (interaction) => void dispatcher.handle(interaction));
   client.on(Events.Error, (err) => log.error({ err }, 'client error'));

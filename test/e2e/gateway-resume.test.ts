@@ -235,3 +235,53 @@ describe('resume across a restart (bot_state, routing off)', () => {
     expect(listed.length).toBeGreaterThan(0);
   });
 });
+
+describe('guild rules after a resume (the guild cache starts empty; what happened meanwhile is replayed)', () => {
+  let env: Env;
+
+  beforeAll(async () => {
+    env = await setupEnv();
+  });
+  afterAll(async () => {
+    await env?.close();
+  });
+
+  it('maps a guild joined meanwhile, unmaps one left, keeps one in an outage, and does not re-map an unregistered one', async () => {
+    const operator = { kind: 'operator', name: 'resume-test' } as const;
+    const state = new BotStore(env.db.prisma);
+    const persisted = {
+      read: () => state.readState('gateway:session:0'),
+      write: (v: unknown) => state.writeState('gateway:session:0', v as never),
+    };
+    const first = await env.start();
+    const [joiner, leaver, outageOwner, unregOwner] = [snowflake(), snowflake(), snowflake(), snowflake()];
+    const joined = await first.manager.create({ name: 'joined-meanwhile', owner: joiner }, operator);
+    await first.manager.create({ name: 'left-meanwhile', owner: leaver }, operator);
+    await first.manager.create({ name: 'outage-meanwhile', owner: outageOwner }, operator);
+    await first.manager.create({ name: 'unregistered', owner: unregOwner }, operator);
+    const { guildId: removed } = addGuild(env.fake, { ownerId: leaver });
+    const { guildId: outage } = addGuild(env.fake, { ownerId: outageOwner });
+    const { guildId: unregistered } = addGuild(env.fake, { ownerId: unregOwner });
+    for (const g of [removed, outage, unregistered]) await waitFor(() => first.manager.getByGuildId(g), 'the owner-rule mapping', 10_000, 25);
+    await first.manager.unregisterGuild('unregistered', unregistered, operator);
+    await waitFor(async () => ((await persisted.read()) as { sequence?: number } | null)?.sequence !== undefined, 'the session in bot_state', 10_000, 25);
+    await new Promise((r) => setTimeout(r, 400)); // the latest sequence written
+    await crash(env, first, persisted, await persisted.read());
+
+    const { guildId: newGuild } = addGuild(env.fake, { ownerId: joiner });
+    env.fake.removeGuild(removed);
+    env.fake.removeGuild(outage, { unavailable: true });
+    env.fake.restoreGuild(unregistered); // a GUILD_CREATE of a guild the bot was already in
+    const identifies = env.fake.identifies.length;
+    const second = await env.start();
+    expect(env.fake.identifies.length).toBe(identifies);
+
+    await waitFor(async () => (await second.manager.getByGuildId(newGuild))?.id === joined.sandbox.id, 'the new guild mapped by the owner rule', 10_000, 25);
+    await waitFor(async () => (await second.manager.getByGuildId(removed)) === null, 'the left guild unmapped', 10_000, 25);
+    const [{ left }] = (await env.db.pool.query('SELECT left_at IS NOT NULL AS left FROM bot_guilds WHERE guild_id = $1', [removed])).rows as [{ left: boolean }];
+    expect(left).toBe(true);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await second.manager.getByGuildId(outage))?.name).toBe('outage-meanwhile');
+    expect(await second.manager.getByGuildId(unregistered)).toBeNull();
+  });
+});

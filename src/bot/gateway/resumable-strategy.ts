@@ -120,7 +120,7 @@ export class ResumableShardingStrategy implements IShardingStrategy {
   /** The READY discord.js needs after a RESUME of a persisted session: as @discordjs/ws emits a real one. */
   private handReady(shardId: number): void {
     const data = this.sessions.readyPayload(shardId);
-    if (!data) return;
+    if (!data) return this.log.error({ shardId }, 'resumed a persisted session without its READY essentials; discord.js will not become ready');
     this.resumed.add(shardId);
     this.log.info({ shardId, sessionId: data.session_id }, 'resumed a session persisted by an earlier process; handing discord.js its READY');
     this.manager.emit(WebSocketShardEvents.Ready, { data, shardId } as never);
