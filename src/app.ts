@@ -149,6 +149,8 @@ export async function startApp(opts: AppOptions): Promise<App> {
     await sweeper.stop();
     await dispatcher.drain(opts.drainTimeoutMs ?? 10_000);
     // Closes with 1000, which ends the gateway sessions: their persisted copies are removed (the next start identifies).
+    // With GATEWAY_RESUME_AFTER_STOP the sessions stay open and are persisted after the last publishes (below).
+    if (config.gateway.resumeAfterStop) gateway.keepSessionsOnStop();
     await client.destroy();
     // After the gateway: every event received is handed to NATS (or counted as dropped) before we go.
     await routing?.close().catch((err: unknown) => logger.warn({ err: { message: (err as Error).message } }, 'closing event routing failed'));

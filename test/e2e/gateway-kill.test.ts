@@ -95,56 +95,80 @@ async function messages(stream: string, guildId: string): Promise<Array<{ conten
 const command = (guildId: string, userId: string, subcommand: string, options: Record<string, string> = {}) =>
   finalText(fake.sendCommand(sandboxCommand({ guildId, userId, subcommand, options })), 20_000);
 
+/**
+ * Starts a bot, keeps dispatching to a mapped and an unmapped guild, ends the bot with `end`, starts another and
+ * checks that it resumed and that both streams hold every event exactly once.
+ */
+async function restartKeepsEveryEvent(label: string, end: (bot: BotProcess) => Promise<void>, extraEnv: Record<string, string> = {}): Promise<void> {
+  const home = addGuild(fake);
+  const other = addGuild(fake);
+  const env = {
+    ...baseEnv(),
+    REDIS_URL,
+    NATS_URL,
+    EVENTS_SUBJECT_PREFIX: prefix,
+    EVENTS_STREAM: production,
+    SANDBOX_EVENTS_MAX_BYTES: String(1024 * 1024),
+    ...extraEnv,
+  };
+  const first = await start(env, `${label}-1`);
+  expect(await command(home.guildId, home.ownerId, 'create', { name: `${label}-${tag}` })).toContain('Created sandbox');
+  const sandboxId = String((await db.pool.query('SELECT id FROM sandboxes WHERE name = $1', [`${label}-${tag}`])).rows[0]?.id);
+  const sandboxStream = `SANDBOX_${sandboxId.replaceAll('-', '')}`;
+  made.push(sandboxStream);
+  const identifies = fake.identifies.length;
+  const sessionId = fake.identifies.at(-1)!.sessionId;
+  const resumes = fake.resumeLog.length;
+
+  const dispatcher = keepDispatching({ home: home.guildId, other: other.guildId });
+  await waitFor(async () => (await messages(sandboxStream, home.guildId)).length >= 50, 'events flowing to the sandbox stream', 20_000, 50);
+  await end(first);
+  await new Promise((r) => setTimeout(r, 1000)); // dispatching goes on while no process is connected
+  const second = await start(env, `${label}-2`);
+  await new Promise((r) => setTimeout(r, 1000)); // and after the restart
+  const sent = await dispatcher.stop();
+
+  expect(fake.identifies.length).toBe(identifies);
+  expect(fake.resumeLog.slice(resumes).map((r) => r.sessionId)).toEqual([sessionId]);
+  await second.waitForLog((l) => l.msg === 'resuming the persisted gateway session', 5000);
+  expect(await command(home.guildId, home.ownerId, 'status', { sandbox: `${label}-${tag}` })).toContain(`${label}-${tag}`);
+
+  await waitFor(
+    async () => (await messages(sandboxStream, home.guildId)).length >= sent.home!.length && (await messages(production, other.guildId)).length >= sent.other!.length,
+    'every event stored',
+    30_000,
+    100,
+  );
+  await new Promise((r) => setTimeout(r, 500)); // a late repeat would show
+  const inSandbox = await messages(sandboxStream, home.guildId);
+  const inProduction = await messages(production, other.guildId);
+  console.log(`[gateway-kill ${label}] ${sent.home!.length + sent.other!.length} events sent; replayed on RESUME: ${fake.resumeLog.at(-1)!.replayed}`);
+  expect(inSandbox.map((m) => m.content).sort()).toEqual([...sent.home!].sort());
+  expect(inProduction.map((m) => m.content).sort()).toEqual([...sent.other!].sort());
+  expect(new Set(inSandbox.map((m) => m.msgId)).size).toBe(inSandbox.length);
+  expect(new Set(inProduction.map((m) => m.msgId)).size).toBe(inProduction.length);
+  // A clean stop (without GATEWAY_RESUME_AFTER_STOP) ends the session (closed with 1000) and removes its copy.
+  expect(await second.stop()).toBe(0);
+  if (!extraEnv.GATEWAY_RESUME_AFTER_STOP) expect(await redis.get(`${keyPrefix}session:0`)).toBeNull();
+}
+
 describe('kill -9 and restart (Redis, routing on)', () => {
   it('resumes, answers /sandbox, and loses or repeats no event on the streams', async () => {
-    const home = addGuild(fake);
-    const other = addGuild(fake);
-    const env = {
-      ...baseEnv(),
-      REDIS_URL,
-      NATS_URL,
-      EVENTS_SUBJECT_PREFIX: prefix,
-      EVENTS_STREAM: production,
-      SANDBOX_EVENTS_MAX_BYTES: String(1024 * 1024),
-    };
-    const first = await start(env, 'bot-1');
-    expect(await command(home.guildId, home.ownerId, 'create', { name: `kill-${tag}` })).toContain('Created sandbox');
-    const sandboxId = String((await db.pool.query('SELECT id FROM sandboxes WHERE name = $1', [`kill-${tag}`])).rows[0]?.id);
-    const sandboxStream = `SANDBOX_${sandboxId.replaceAll('-', '')}`;
-    made.push(sandboxStream);
-    const identifies = fake.identifies.length;
-    const sessionId = fake.identifies.at(-1)!.sessionId;
+    await restartKeepsEveryEvent('kill', async (bot) => {
+      expect(await bot.kill('SIGKILL')).toBeNull();
+    });
+  }, 180_000);
+});
 
-    const dispatcher = keepDispatching({ home: home.guildId, other: other.guildId });
-    await waitFor(async () => (await messages(sandboxStream, home.guildId)).length >= 50, 'events flowing to the sandbox stream', 20_000, 50);
-    expect(await first.kill('SIGKILL')).toBeNull();
-    await new Promise((r) => setTimeout(r, 1000)); // dispatching goes on while no process is connected
-    const second = await start(env, 'bot-2');
-    await new Promise((r) => setTimeout(r, 1000)); // and after the restart
-    const sent = await dispatcher.stop();
-
-    expect(fake.identifies.length).toBe(identifies);
-    expect(fake.resumeLog.filter((r) => r.sessionId === sessionId).length).toBeGreaterThanOrEqual(1);
-    await second.waitForLog((l) => l.msg === 'resuming the persisted gateway session', 5000);
-    expect(await command(home.guildId, home.ownerId, 'status', { sandbox: `kill-${tag}` })).toContain(`kill-${tag}`);
-
-    await waitFor(
-      async () => (await messages(sandboxStream, home.guildId)).length >= sent.home!.length && (await messages(production, other.guildId)).length >= sent.other!.length,
-      'every event stored',
-      30_000,
-      100,
+describe('SIGTERM and restart with GATEWAY_RESUME_AFTER_STOP=on', () => {
+  it('the clean stop keeps the session open and persisted: the next process resumes, nothing lost or repeated', async () => {
+    await restartKeepsEveryEvent(
+      'term',
+      async (bot) => {
+        expect(await bot.stop()).toBe(0);
+      },
+      { GATEWAY_RESUME_AFTER_STOP: 'on' },
     );
-    await new Promise((r) => setTimeout(r, 500)); // a late repeat would show
-    const inSandbox = await messages(sandboxStream, home.guildId);
-    const inProduction = await messages(production, other.guildId);
-    console.log(`[gateway-kill] ${sent.home!.length + sent.other!.length} events sent; replayed on RESUME: ${fake.resumeLog.at(-1)!.replayed}`);
-    expect(inSandbox.map((m) => m.content).sort()).toEqual([...sent.home!].sort());
-    expect(inProduction.map((m) => m.content).sort()).toEqual([...sent.other!].sort());
-    expect(new Set(inSandbox.map((m) => m.msgId)).size).toBe(inSandbox.length);
-    expect(new Set(inProduction.map((m) => m.msgId)).size).toBe(inProduction.length);
-    // A clean stop ends the session (closed with 1000) and removes its persisted copy.
-    expect(await second.stop()).toBe(0);
-    expect(await redis.get(`${keyPrefix}session:0`)).toBeNull();
   }, 180_000);
 });
 

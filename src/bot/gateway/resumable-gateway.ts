@@ -29,7 +29,9 @@ export interface ResumableGateway {
   };
   /** Shards of this process that resumed a session persisted by an earlier process (their guild cache starts empty). */
   readonly resumedShards: ReadonlySet<number>;
-  /** After client.destroy(): waits for pending writes and closes the Redis connection. */
+  /** Before client.destroy(): the stop keeps the sessions resumable (GATEWAY_RESUME_AFTER_STOP). */
+  keepSessionsOnStop(): void;
+  /** After client.destroy() (and the routing's last publishes): waits for pending writes, closes the Redis connection. */
   close(): Promise<void>;
 }
 
@@ -56,6 +58,7 @@ export function createResumableGateway(opts: ResumableGatewayOptions): Resumable
       },
     },
     resumedShards: resumed,
+    keepSessionsOnStop: () => sessions.keepOnStop(),
     close: async () => {
       await sessions.close();
       redis?.disconnect();

@@ -1,5 +1,6 @@
 import { Collection } from '@discordjs/collection';
 import {
+  CloseCodes,
   WebSocketShard,
   WebSocketShardEvents,
   managerToFetchingStrategyOptions,
@@ -72,7 +73,10 @@ export class ResumableShardingStrategy implements IShardingStrategy {
   }
 
   async destroy(options?: Omit<WebSocketShardDestroyOptions, 'recover'>): Promise<void> {
-    await Promise.all(this.shards.map((shard) => shard.destroy(options)));
+    // client.destroy() asks for 1000, which ends the sessions on Discord's side; a stop that keeps them closes with
+    // 4200, the code @discordjs/ws itself closes with before resuming.
+    const keep = this.sessions.keepingOnStop ? { code: CloseCodes.Resuming, reason: 'Restarting; the session will be resumed' } : {};
+    await Promise.all(this.shards.map((shard) => shard.destroy({ ...options, ...keep })));
     this.shards.clear();
   }
 

@@ -33,6 +33,7 @@ export class ShardSessions {
   private readonly log: Logger;
   private writes: Promise<void> = Promise.resolve();
   private pendingWrites = 0;
+  private keepOnClose = false;
   private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly opts: ShardSessionsOptions) {
@@ -65,8 +66,24 @@ export class ShardSessions {
     return { info, fromStore: true };
   }
 
+  /**
+   * A stop that keeps the sessions resumable (GATEWAY_RESUME_AFTER_STOP): the strategy closes the connections with a
+   * code that does not end them, and their last state is persisted by `close()` instead of being removed.
+   */
+  keepOnStop(): void {
+    this.keepOnClose = true;
+  }
+
+  get keepingOnStop(): boolean {
+    return this.keepOnClose;
+  }
+
   /** @discordjs/ws's update: kept in memory; null (session invalidated or closed) also removes the persisted one. */
   update(shardId: number, info: SessionInfo | null): void {
+    if (this.keepOnClose) {
+      if (info) this.memory.set(shardId, info);
+      return;
+    }
     if (info) {
       if (this.memory.get(shardId)?.sessionId !== info.sessionId) this.ready.delete(shardId);
       this.memory.set(shardId, info);
@@ -113,7 +130,7 @@ export class ShardSessions {
     }
   }
 
-  /** Persists what changed and waits for every write; stops the timer. */
+  /** Persists what changed (after a keeping stop: the final acked sequences) and waits for every write; stops the timer. */
   async close(): Promise<void> {
     clearInterval(this.timer);
     await this.writes;
