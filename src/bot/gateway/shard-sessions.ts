@@ -28,8 +28,10 @@ type ReadyEssentials = PersistedSession['ready'];
 export class ShardSessions {
   private readonly memory = new Map<number, SessionInfo>();
   private readonly ready = new Map<number, ReadyEssentials>();
-  private readonly written = new Map<number, string>();
-  private readonly loads = new Map<number, Promise<PersistedSession | null>>();
+  /** What was last written (or read) for each shard, and its JSON to compare with. */
+  private readonly written = new Map<number, { session: PersistedSession; json: string }>();
+  /** Shards whose persisted session was looked up: only on their first connect in this process. */
+  private readonly lookedUp = new Set<number>();
   private readonly log: Logger;
   private writes: Promise<void> = Promise.resolve();
   private pendingWrites = 0;
@@ -48,20 +50,19 @@ export class ShardSessions {
    */
   async retrieve(shardId: number, shardCount: number): Promise<{ info: SessionInfo | null; fromStore: boolean }> {
     const inMemory = this.memory.get(shardId);
-    if (inMemory || this.loads.has(shardId)) return { info: inMemory ?? null, fromStore: false };
-    const load = this.opts.store.load(shardId).catch((err: unknown) => {
+    if (inMemory || this.lookedUp.has(shardId)) return { info: inMemory ?? null, fromStore: false };
+    this.lookedUp.add(shardId);
+    const saved = await this.opts.store.load(shardId).catch((err: unknown) => {
       this.log.warn({ err: { message: (err as Error).message }, shardId }, 'could not read the persisted gateway session; identifying');
       return null;
     });
-    this.loads.set(shardId, load);
-    const saved = await load;
     if (!saved || saved.shardId !== shardId || saved.shardCount !== shardCount || this.memory.has(shardId)) {
       return { info: this.memory.get(shardId) ?? null, fromStore: false };
     }
     const { ready, ...info } = saved;
     this.memory.set(shardId, info);
     this.ready.set(shardId, ready);
-    this.written.set(shardId, JSON.stringify(saved));
+    this.written.set(shardId, { session: saved, json: JSON.stringify(saved) });
     this.log.info({ shardId, sequence: info.sequence }, 'resuming the persisted gateway session');
     return { info, fromStore: true };
   }
@@ -124,8 +125,8 @@ export class ShardSessions {
       const record = this.record(shardId, info);
       if (!record) continue;
       const json = JSON.stringify(record);
-      if (this.written.get(shardId) === json) continue;
-      this.written.set(shardId, json);
+      if (this.written.get(shardId)?.json === json) continue;
+      this.written.set(shardId, { session: record, json });
       this.enqueue(() => this.opts.store.save(record), shardId, 'persisting the gateway session failed');
     }
   }
@@ -145,8 +146,7 @@ export class ShardSessions {
     if (this.opts.acks) {
       const acked = this.opts.acks.ackedThrough(shardId, info.sessionId);
       // Nothing of this session received yet: keep what was persisted for it, else wait for the first dispatch.
-      const previous = this.written.get(shardId);
-      const kept = previous ? (JSON.parse(previous) as PersistedSession) : undefined;
+      const kept = this.written.get(shardId)?.session;
       if (acked === undefined && kept?.sessionId !== info.sessionId) return null;
       sequence = Math.min(acked ?? kept!.sequence, info.sequence);
     }
