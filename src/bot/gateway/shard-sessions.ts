@@ -23,7 +23,8 @@ type ReadyEssentials = PersistedSession['ready'];
  * dispatch), and persisted in the SessionStore every `persistIntervalMs` when they changed, so that the next process
  * can RESUME. The persisted sequence is the last one whose dispatches are all safe (see AckedThrough), so a RESUME
  * replays everything the previous process might have lost. A session Discord invalidated, or one closed on purpose
- * (client.destroy() closes with 1000, which ends the session), is removed from the store.
+ * (client.destroy() closes with 1000, which ends the session), is removed from the store, unless the stop keeps the
+ * sessions (`keepOnStop`).
  */
 export class ShardSessions {
   private readonly memory = new Map<number, SessionInfo>();
@@ -118,7 +119,7 @@ export class ShardSessions {
     };
   }
 
-  /** Writes every session whose persisted form changed (called by the timer; `flush` waits for it). */
+  /** Writes every session whose persisted form changed (every `persistIntervalMs`, and from `close`). */
   persist(): void {
     if (this.pendingWrites > 0) return;
     for (const [shardId, info] of this.memory) {
