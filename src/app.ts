@@ -73,7 +73,14 @@ export async function startApp(opts: AppOptions): Promise<App> {
   if (!routing) logger.info('event routing off (NATS_URL is not set)');
   // GATEWAY_INTENTS only matter when their events are routed; without routing, Guilds alone.
   // Shard sessions persisted (Redis, else bot_state) so that a restarted process RESUMEs; see src/bot/gateway/.
-  const gateway = createResumableGateway({ redisUrl: config.redisUrl, keyPrefix: config.gateway.keyPrefix, botStore, acks: routing?.acks, logger });
+  const gateway = createResumableGateway({
+    redisUrl: config.redisUrl,
+    keyPrefix: config.gateway.keyPrefix,
+    identifyWindowMs: config.gateway.identifyWindowMs,
+    botStore,
+    acks: routing?.acks,
+    logger,
+  });
   const client = createClient(opts.apiUrl ?? config.discord.apiUrl, {
     waitGuildTimeoutMs: opts.waitGuildTimeoutMs,
     intents: routing ? config.routing.intents.bits : undefined,

@@ -36,8 +36,9 @@ export interface Config {
   /**
    * Gateway sessions and the identify throttle in Redis (with REDIS_URL): key prefix GATEWAY_KEY_PREFIX.
    * GATEWAY_RESUME_AFTER_STOP: a clean stop keeps the sessions resumable too (default off: it ends them).
+   * GATEWAY_IDENTIFY_WINDOW_MS: the Redis identify throttle's window, for tests only (Discord's is 5 s, the default).
    */
-  gateway: { keyPrefix: string; resumeAfterStop: boolean };
+  gateway: { keyPrefix: string; resumeAfterStop: boolean; identifyWindowMs: number };
   /** Enforced isolation (per-sandbox PostgreSQL role and Redis ACL user). */
   isolation: IsolationConfig;
 }
@@ -121,7 +122,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { require
       perMinute: int('RATE_LIMIT_PER_MINUTE', 10, 1, 1_000_000),
       keyPrefix: str('RATE_LIMIT_KEY_PREFIX') ?? 'sandbox-bot:ratelimit:',
     },
-    gateway: { keyPrefix: str('GATEWAY_KEY_PREFIX') ?? 'sandbox-bot:gateway:', resumeAfterStop: onOff(env, 'GATEWAY_RESUME_AFTER_STOP', false, problems) },
+    gateway: {
+      keyPrefix: str('GATEWAY_KEY_PREFIX') ?? 'sandbox-bot:gateway:',
+      resumeAfterStop: onOff(env, 'GATEWAY_RESUME_AFTER_STOP', false, problems),
+      identifyWindowMs: int('GATEWAY_IDENTIFY_WINDOW_MS', 5000, 100, 60_000),
+    },
     isolation: { enabled: false, credentialSecret: undefined },
     routing: parseRoutingConfig(env, problems),
   };

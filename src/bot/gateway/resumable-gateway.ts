@@ -16,7 +16,7 @@ export interface ResumableGatewayOptions {
   /** The routing's acked sequences (routing on); undefined persists the sequence discord.js processed. */
   acks: AckedThrough | undefined;
   logger: Logger;
-  /** Tests: the identify window (default 5 s) and how often sessions are written (default 250 ms). */
+  /** The Redis identify throttle's window (default 5 s, Discord's; tests shorten it) and how often sessions are written (default 250 ms). */
   identifyWindowMs?: number;
   persistIntervalMs?: number;
 }
