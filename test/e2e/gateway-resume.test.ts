@@ -34,10 +34,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await deleteStreams(jsm, made);
-  await nc?.close();
   expect(await deleteKeys(redis, keyPrefix)).toEqual([]);
   redis.disconnect();
+  await deleteStreams(jsm, made);
+  await nc?.close();
 });
 
 function say(env: Env, guildId: string, content: string): void {
