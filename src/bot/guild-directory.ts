@@ -9,14 +9,15 @@ export class DiscordGuildDirectory implements GuildDirectory {
   constructor(private readonly client: Client) {}
 
   /**
-   * The guild from the gateway session's cache, else fetched over REST (and cached): after a shard resumed a session
-   * of an earlier process, the cache starts empty (no READY lists the guilds). Null when the bot is not in it.
+   * The guild from the gateway session's cache, else fetched over REST (not cached: the cache holds what the gateway
+   * delivers, kept current by its events): after a shard resumed a session of an earlier process, the cache starts
+   * empty (no READY lists the guilds). Null when the bot is not in it.
    */
   async guild(guildId: string): Promise<Guild | null> {
     const cached = this.client.guilds.cache.get(guildId);
     if (cached) return cached;
     try {
-      return await this.client.guilds.fetch(guildId);
+      return await this.client.guilds.fetch({ guild: guildId, cache: false });
     } catch (err) {
       if (err instanceof DiscordAPIError && NOT_IN_GUILD.has(err.code)) return null;
       throw err;
