@@ -45,9 +45,7 @@ export async function deleteStreams(jsm: JetStreamManager, names: string[]): Pro
   for (const n of names) await jsm.streams.delete(n).catch(() => undefined);
 }
 
-export { jetstreamManager };
-
-/** A stored message of a stream: subject, dispatch type and body, guild header and message id. */
+/** A message as stored on a stream: subject, dispatch type and data, guild and message id headers. */
 export interface StoredEvent {
   subject: string;
   t: string;
@@ -56,7 +54,7 @@ export interface StoredEvent {
   d: Record<string, unknown>;
 }
 
-/** Every message a stream holds, in order. */
+/** Every message on the stream, oldest first. */
 export async function storedEvents(jsm: JetStreamManager, stream: string): Promise<StoredEvent[]> {
   const info = await jsm.streams.info(stream);
   const out: StoredEvent[] = [];
@@ -68,3 +66,5 @@ export async function storedEvents(jsm: JetStreamManager, stream: string): Promi
   }
   return out;
 }
+
+export { jetstreamManager };
