@@ -32,9 +32,11 @@ let other: string;
 let sandboxId: string;
 let sandboxStream: string;
 
-const stored = (stream: string): Promise<StoredEvent[]> => storedEvents(jsm, stream);
+type Stored = StoredEvent;
 
-const ofGuild = (rows: StoredEvent[], guildId: string) => rows.filter((r) => r.guildId === guildId);
+const stored = (stream: string): Promise<Stored[]> => storedEvents(jsm, stream);
+
+const ofGuild = (rows: Stored[], guildId: string) => rows.filter((r) => r.guildId === guildId);
 
 function message(guildId: string, content: string): Record<string, unknown> {
   return messageCreatePayload({ id: snowflake(), channelId: env.fake.state.guild(guildId).channelIds[0]!, guildId, authorId: snowflake(), content });
