@@ -15,6 +15,7 @@ import { DiscordGuildDirectory } from './bot/guild-directory.ts';
 import type { BotObserver } from './bot/observer.ts';
 import { registerCommands } from './bot/register-commands.ts';
 import { GuildRegistry } from './sandbox/guild-registry.ts';
+import { RecordedGuildDirectory } from './sandbox/guild-directory.ts';
 import { HttpServer } from './http/server.ts';
 import { BotStore } from './sandbox/store/bot-store.ts';
 import { createDmNotifier } from './jobs/expiry-dm.ts';
@@ -85,8 +86,10 @@ export async function startApp(opts: AppOptions): Promise<App> {
     waitGuildTimeoutMs: opts.waitGuildTimeoutMs,
     intents: routing ? config.routing.intents.bits : undefined,
     ws: gateway.ws,
+    shards: config.shards,
   });
-  const directory = new DiscordGuildDirectory(client);
+  // Guilds of shards other processes hold: presence from bot_guilds, permissions by REST.
+  const directory = new DiscordGuildDirectory(client, new RecordedGuildDirectory(db.prisma));
   // Per-sandbox role (isolation on), Redis ACL user and keys; connection variables for `/sandbox connect`.
   const isolation = wireIsolation(config, logger, opts.databaseUrl ?? config.databaseUrl);
   const manager = new SandboxManager({
@@ -121,7 +124,12 @@ export async function startApp(opts: AppOptions): Promise<App> {
     dispatcher,
     logger,
     resumedShards: gateway.resumedShards,
-    onReady: async (c) => {
+    onReady: async (c, shards) => {
+      // Once across processes: the one holding shard 0 registers (and skips when the definitions are unchanged).
+      if (!shards.ids.includes(0)) {
+        logger.info({ shards: shards.ids }, 'commands are registered by the process holding shard 0');
+        return;
+      }
       await registerCommands({ rest: c.rest, state: botStore, applicationId: c.application.id, devGuildId: config.discord.devGuildId, logger });
     },
   });

@@ -7,6 +7,7 @@ import { isSnowflake } from './sandbox/validation.ts';
 import type { SandboxLimits } from './sandbox/types.ts';
 import { Secret } from './sandbox/credentials.ts';
 import { parseRoutingConfig, type RoutingConfig } from './routing/config.ts';
+import { parseShardConfig, type ShardConfig } from './shards.ts';
 
 export interface Config {
   databaseUrl: string | undefined;
@@ -41,6 +42,8 @@ export interface Config {
   gateway: { keyPrefix: string; resumeAfterStop: boolean; identifyWindowMs: number };
   /** Enforced isolation (per-sandbox PostgreSQL role and Redis ACL user). */
   isolation: IsolationConfig;
+  /** SHARD_COUNT and SHARD_IDS: the gateway shards this process runs. */
+  shards: ShardConfig;
 }
 
 export interface IsolationConfig {
@@ -129,6 +132,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { require
     },
     isolation: { enabled: false, credentialSecret: undefined },
     routing: parseRoutingConfig(env, problems),
+    shards: parseShardConfig(env, problems),
   };
   config.isolation = isolationConfig(env, config.databaseUrl, problems);
   // Templates: the schema new sandboxes are built from.

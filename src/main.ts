@@ -20,6 +20,11 @@ try {
   process.exit(1);
 }
 
+// discord.js's Client also reads SHARD_COUNT and SHARDS from the environment (its ShardingManager's convention) when
+// its options are left at their defaults, and would take SHARD_COUNT=auto for NaN. config.shards holds what we parsed.
+delete process.env.SHARD_COUNT;
+delete process.env.SHARDS;
+
 const logger = createLogger(config.logLevel);
 process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection'));
 process.on('uncaughtException', (err) => logger.fatal({ err }, 'uncaught exception'));

@@ -1,5 +1,6 @@
 import { Client, GatewayIntentBits, Options, Status, type WebSocketOptions } from 'discord.js';
 import { NO_MENTIONS } from './replies.ts';
+import type { ShardConfig, ShardSet } from '../shards.ts';
 
 /**
  * What the bot keeps in memory. It reads only the guild list (id, owner, availability), and computes a
@@ -54,6 +55,15 @@ export interface ClientOptions {
   intents?: number | undefined;
   /** The gateway's sharding strategy and identify throttler (src/bot/gateway/resumable-gateway.ts). */
   ws?: Pick<WebSocketOptions, 'buildStrategy' | 'buildIdentifyThrottler'> | undefined;
+  /** SHARD_COUNT / SHARD_IDS; unset: discord.js's default (one shard). */
+  shards?: ShardConfig | undefined;
+}
+
+/** discord.js's `shards`/`shardCount` options for this process's shards. */
+export function shardOptions(config: ShardConfig | undefined): { shards?: number[] | 'auto'; shardCount?: number } {
+  if (config?.count === undefined) return {};
+  if (config.count === 'auto') return { shards: 'auto' };
+  return { shards: config.ids ?? Array.from({ length: config.count }, (_, i) => i), shardCount: config.count };
 }
 
 /**
@@ -66,6 +76,7 @@ export function createClient(apiUrl?: string, opts: ClientOptions = {}): Client 
   const self = isSelf(() => client);
   client = new Client({
     intents: (opts.intents ?? 0) | GatewayIntentBits.Guilds,
+    ...shardOptions(opts.shards),
     // How long READY waits for guilds that are still unavailable (an outage) before firing.
     ...(opts.waitGuildTimeoutMs !== undefined ? { waitGuildTimeout: opts.waitGuildTimeoutMs } : {}),
     allowedMentions: { ...NO_MENTIONS },
@@ -102,6 +113,13 @@ export function createClient(apiUrl?: string, opts: ClientOptions = {}): Client 
   });
   skipRoutedOnly(client);
   return client;
+}
+
+/** The shards this client holds once logged in (discord.js resolves `auto` and its defaults then). */
+export function heldShards(client: Client): ShardSet {
+  const { shards, shardCount } = client.options;
+  const ids = typeof shards === 'number' ? [shards] : Array.isArray(shards) ? [...(shards as readonly number[])] : [0];
+  return { ids, count: shardCount ?? 1 };
 }
 
 /** 'raw' (routing) is emitted before handlePacket, so skipping the handler changes nothing the ingest sees. */

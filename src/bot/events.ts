@@ -3,6 +3,8 @@ import type { Logger } from '../logger.ts';
 import type { GuildRegistry } from '../sandbox/guild-registry.ts';
 import type { Dispatcher } from './dispatcher.ts';
 import type { DiscordGuildDirectory } from './guild-directory.ts';
+import { ownsGuild, shardOf, type ShardSet } from '../shards.ts';
+import { heldShards } from './client.ts';
 
 export interface EventDeps {
   client: Client;
@@ -10,12 +12,12 @@ export interface EventDeps {
   directory: DiscordGuildDirectory;
   dispatcher: Dispatcher;
   logger: Logger;
-  /** Runs once per READY, after reconciliation (command registration). */
-  onReady?: (client: Client<true>) => Promise<void>;
+  /** Runs once per READY, after reconciliation (command registration), with the shards this process holds. */
+  onReady?: (client: Client<true>, shards: ShardSet) => Promise<void>;
   /**
    * Shards that resumed a session persisted by an earlier process (src/bot/gateway/). Their guild cache starts empty
    * and Discord replays what they missed (GUILD_CREATE, GUILD_DELETE…), so an empty cache is not "removed from every
-   * guild": reconciliation then applies the join rules to the guilds it sees and unmaps nothing.
+   * guild": reconciliation applies the join rules to the guilds it sees and unmaps none of their guilds.
    */
   resumedShards?: ReadonlySet<number>;
 }
@@ -61,11 +63,15 @@ export function attachEvents(deps: EventDeps): AttachedEvents {
     Events.ClientReady,
     safe('clientReady', async (c: Client<true>) => {
       try {
-        const resumed = [...(deps.resumedShards ?? [])];
-        log.info({ user: c.user.tag, guilds: c.guilds.cache.size, resumedShards: resumed }, 'gateway ready');
+        const shards = heldShards(c);
+        const resumed = deps.resumedShards ?? new Set<number>();
+        log.info({ user: c.user.tag, guilds: c.guilds.cache.size, shards: shards.ids, shardCount: shards.count, resumedShards: [...resumed] }, 'gateway ready');
         const present = [...c.guilds.cache.values()].map((g: Guild) => ({ id: g.id, ownerId: g.available ? g.ownerId : null, available: g.available }));
-        await registry.reconcile(present, verifierFor, { unmapMissing: resumed.length === 0 }).catch((err) => log.error({ err }, 'guild reconciliation failed'));
-        await deps.onReady?.(c).catch((err) => log.error({ err }, 'ready task failed'));
+        // Only this process's shards' guilds: another process's guilds are neither listed here nor ours to mark as left;
+        // nor are those of a shard that resumed (its removals are replayed as events).
+        const owns = (guildId: string) => ownsGuild(shards, guildId) && !resumed.has(shardOf(guildId, shards.count));
+        await registry.reconcile(present, verifierFor, owns).catch((err) => log.error({ err }, 'guild reconciliation failed'));
+        await deps.onReady?.(c, shards).catch((err) => log.error({ err }, 'ready task failed'));
       } finally {
         markReady();
       }

@@ -265,10 +265,11 @@ export class GuildRegistry {
    * Startup reconciliation against the gateway session's guild list (READY lists every guild,
    * unavailable ones included). New guilds and guilds with a pending claim get the join rules;
    * a guild someone deliberately unregistered is left alone. Mapped guilds the session does not
-   * list at all are unmapped; an unavailable guild is listed, so an outage never unmaps. With `unmapMissing: false`
-   * (a shard resumed its session, so the list is incomplete and the removals are replayed as events) nothing is unmapped.
+   * list at all are unmapped; an unavailable guild is listed, so an outage never unmaps.
+   * `owns` limits that to the guilds of this process's shards: another process's guilds are not
+   * listed here and are never unmapped or marked as left by this one.
    */
-  async reconcile(present: PresentGuild[], verifierFor: (guildId: string) => ClaimantCheck, opts: { unmapMissing?: boolean } = {}): Promise<ReconcileSummary> {
+  async reconcile(present: PresentGuild[], verifierFor: (guildId: string) => ClaimantCheck, owns: (guildId: string) => boolean = () => true): Promise<ReconcileSummary> {
     const summary: ReconcileSummary = { joined: 0, mapped: 0, unmapped: 0, skippedUnavailable: 0 };
     for (const guild of present) {
       if (!guild.available) {
@@ -285,12 +286,8 @@ export class GuildRegistry {
       }
     }
 
-    if (opts.unmapMissing === false) {
-      this.log.info({ ...summary, guilds: present.length }, 'guilds reconciled (resumed session: nothing unmapped)');
-      return summary;
-    }
     const listed = present.map((g) => g.id);
-    const stale = await this.store.findMappedGuildsNotIn(listed);
+    const stale = (await this.store.findMappedGuildsNotIn(listed)).filter(owns);
     for (const guildId of stale) {
       try {
         const { unmappedSandboxId } = await this.store.transaction(async (tx) => {
@@ -306,7 +303,7 @@ export class GuildRegistry {
         this.log.error({ guildId, err }, 'unmapping a guild the bot is not in failed');
       }
     }
-    await this.store.markGuildsLeftExcept(listed);
+    await this.store.markGuildsLeftExcept(listed, owns);
     this.log.info({ ...summary, guilds: present.length }, 'guilds reconciled');
     return summary;
   }

@@ -17,6 +17,8 @@ import { guildCreatePayload, memberChunkPayloads, memberPayload, readyPayload, r
 import { startServer } from './server.ts';
 import type { RunningServer } from './server.ts';
 import { FakeState } from './state.ts';
+import type { SessionStartLimit } from './state.ts';
+import { onShard } from './shards.ts';
 import type { ChannelMessageRecord, CommandWrite, DmRecord, GuildInput, MemberInput, RoleInput } from './state.ts';
 
 export interface FakeDiscordOptions {
@@ -33,6 +35,10 @@ export interface FakeDiscordOptions {
   interactionTimeoutMs?: number;
   /** Serve the JSON control API under `/_control/`. */
   control?: boolean;
+  /** GET /gateway/bot's recommended `shards` (default 1). */
+  shards?: number;
+  /** GET /gateway/bot's `session_start_limit` (default total/remaining 1000, reset_after 0, max_concurrency 1). */
+  sessionStartLimit?: Partial<SessionStartLimit>;
 }
 
 /** A local Discord (REST v10 + JSON gateway) that a real discord.js client can log in to. */
@@ -52,13 +58,14 @@ export class FakeDiscord {
       bot: true,
     };
     this.state = new FakeState(botUser, options.applicationId ?? botUser.id, options.interactionTimeoutMs ?? 3000);
+    this.setGatewayBot({ shards: options.shards, sessionStartLimit: options.sessionStartLimit });
     this.api = new ApiHandler(this.state, this.token, () => this.gatewayUrl);
     this.gateway = new Gateway(
       {
         token: this.token,
-        readyPayload: (sessionId) => readyPayload(this.state, sessionId, this.gatewayUrl),
-        initialGuildCreates: () =>
-          [...this.state.guilds.values()].filter((g) => !g.unavailable).map((g) => guildCreatePayload(this.state, g)),
+        readyPayload: (sessionId, shard) => readyPayload(this.state, sessionId, this.gatewayUrl, shard),
+        initialGuildCreates: (shard) =>
+          [...this.state.guilds.values()].filter((g) => !g.unavailable && onShard(g.id, shard)).map((g) => guildCreatePayload(this.state, g)),
         memberChunks: (request) => memberChunkPayloads(this.state, request),
       },
       options.heartbeatIntervalMs ?? 41_250,
@@ -159,6 +166,12 @@ export class FakeDiscord {
     return this.gateway.waitForIdentify(options);
   }
 
+  /** Changes what GET /gateway/bot answers: the recommended shard count and the session start limit. */
+  setGatewayBot({ shards, sessionStartLimit }: { shards?: number | undefined; sessionStartLimit?: Partial<SessionStartLimit> | undefined }): void {
+    if (shards !== undefined) this.state.gatewayBot.shards = shards;
+    Object.assign(this.state.gatewayBot.sessionStartLimit, sessionStartLimit);
+  }
+
   /** Sends op 7 so connected clients reconnect and resume. */
   requestReconnect(): void {
     this.gateway.requestReconnect();
@@ -168,10 +181,11 @@ export class FakeDiscord {
 
   /** Adds a guild with the bot in it; a connected client gets GUILD_CREATE (`guildCreate`). */
   /**
-   * Sends any gateway dispatch (MESSAGE_CREATE, GUILD_MEMBER_ADD, INTERACTION_CREATE, ...) to every session with the
-   * next sequence number; with `intent`, only to sessions that identified with it. Returns how many sessions got it.
+   * Sends any gateway dispatch (MESSAGE_CREATE, GUILD_MEMBER_ADD, INTERACTION_CREATE, ...) to every session of the
+   * shard owning its guild (`guild_id`; shard 0 without one) with the next sequence number; with `intent`, only to
+   * sessions that identified with it. Returns how many sessions got it.
    */
-  dispatchEvent(t: string, d: unknown, options: { intent?: GatewayIntentBits } = {}): number {
+  dispatchEvent(t: string, d: unknown, options: { intent?: GatewayIntentBits; guildId?: string | null } = {}): number {
     return this.gateway.dispatch(t, d, options);
   }
 

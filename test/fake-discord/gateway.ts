@@ -6,13 +6,14 @@ import { WebSocketServer } from 'ws';
 import type { RawData, WebSocket } from 'ws';
 import { isRecord } from './http.ts';
 import { sessionId as newSessionId } from './ids.ts';
+import { dispatchGuildId, onShard, parseShard, type Shard } from './shards.ts';
 
 export interface GatewayHost {
   /** The bot token as sent in IDENTIFY (without the `Bot ` prefix). */
   readonly token: string;
-  readyPayload(sessionId: string): unknown;
-  /** GUILD_CREATE payloads sent right after READY. */
-  initialGuildCreates(): unknown[];
+  readyPayload(sessionId: string, shard: Shard): unknown;
+  /** GUILD_CREATE payloads sent right after READY (the shard's guilds). */
+  initialGuildCreates(shard: Shard): unknown[];
   /** GUILD_MEMBERS_CHUNK payloads answering an op 8 request. */
   memberChunks(request: Record<string, unknown>): unknown[];
 }
@@ -20,6 +21,8 @@ export interface GatewayHost {
 export interface IdentifyRecord {
   sessionId: string;
   intents: number;
+  /** `[shard_id, num_shards]` as identified (`[0, 1]` without a shard field). */
+  shard: Shard;
   /** `performance.now()` when IDENTIFY arrived. */
   at: number;
 }
@@ -34,6 +37,7 @@ interface Dispatch {
 interface Session {
   id: string;
   intents: number;
+  shard: Shard;
   seq: number;
   socket: WebSocket | null;
   /** Recent dispatches, replayed on RESUME. */
@@ -53,8 +57,10 @@ const FINAL_CLOSE_CODES = new Set([1000, 1001]);
 export interface DispatchOptions {
   /** Only sessions that identified with this intent receive the event. */
   intent?: GatewayIntentBits;
-  /** Only the most recently identified session receives it (interactions go to one client). */
+  /** Only the most recently identified session (of the owning shard) receives it (interactions go to one client). */
   latestOnly?: boolean;
+  /** The guild whose shard receives it; by default read from the payload (`guild_id`, or `id` for GUILD_*), none: shard 0. */
+  guildId?: string | null;
 }
 
 export class Gateway {
@@ -90,9 +96,13 @@ export class Gateway {
     return this.liveSessions().length > 0;
   }
 
-  /** Sends to every session, including disconnected ones that may still resume; returns how many. */
+  /**
+   * Sends to every session of the shard owning the event's guild (shard 0 for events without one), including
+   * disconnected sessions that may still resume; returns how many.
+   */
   dispatch(t: string, d: unknown, options: DispatchOptions = {}): number {
-    let targets = [...this.sessions.values()];
+    const guildId = options.guildId === undefined ? dispatchGuildId(t, d) : options.guildId;
+    let targets = [...this.sessions.values()].filter(({ shard }) => (guildId ? onShard(guildId, shard) : shard[0] === 0));
     const { intent } = options;
     if (intent !== undefined) targets = targets.filter((s) => (s.intents & intent) !== 0);
     if (options.latestOnly) targets = targets.slice(-1);
@@ -183,17 +193,23 @@ export class Gateway {
       socket.close(GatewayCloseCodes.AuthenticationFailed, 'Authentication failed.');
       return null;
     }
+    const shard = parseShard(data.shard);
+    if (!shard) {
+      socket.close(GatewayCloseCodes.InvalidShard, 'Invalid shard.');
+      return null;
+    }
     const session: Session = {
       id: newSessionId(),
       intents: typeof data.intents === 'number' ? data.intents : 0,
+      shard,
       seq: 0,
       socket,
       history: [],
     };
     this.sessions.set(session.id, session);
-    this.identifies.push({ sessionId: session.id, intents: session.intents, at: performance.now() });
-    this.send(session, 'READY', this.host.readyPayload(session.id));
-    for (const guild of this.host.initialGuildCreates()) this.send(session, 'GUILD_CREATE', guild);
+    this.identifies.push({ sessionId: session.id, intents: session.intents, shard, at: performance.now() });
+    this.send(session, 'READY', this.host.readyPayload(session.id, shard));
+    for (const guild of this.host.initialGuildCreates(shard)) this.send(session, 'GUILD_CREATE', guild);
     for (const check of [...this.identifyWaiters]) check();
     return session;
   }

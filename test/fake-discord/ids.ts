@@ -9,6 +9,13 @@ export function snowflake(at: number = Date.now()): string {
   return (((BigInt(at) - DISCORD_EPOCH) << 22n) | increment).toString();
 }
 
+/** A snowflake whose guild events go to `shard` of `count` (`(id >> 22) % count`), for placing guilds on shards. */
+export function snowflakeOnShard(shard: number, count: number, at: number = Date.now()): string {
+  const ms = BigInt(at) - DISCORD_EPOCH;
+  const bump = (BigInt(shard) - (ms % BigInt(count)) + BigInt(count)) % BigInt(count);
+  return snowflake(Number(ms + bump + DISCORD_EPOCH));
+}
+
 export function interactionToken(): string {
   return `fake-interaction-${randomBytes(24).toString('base64url')}`;
 }

@@ -9,4 +9,7 @@ export type { FailOptions, RoutePattern } from './hooks.ts';
 export type { OptionValue } from './payloads.ts';
 export { messageCreatePayload } from './payloads.ts';
 export { ALL_PERMISSIONS, FakeState } from './state.ts';
+export type { SessionStartLimit } from './state.ts';
+export { snowflakeOnShard } from './ids.ts';
+export type { Shard } from './shards.ts';
 export type { ChannelMessageRecord, CommandWrite, DmRecord, FakeGuild, FakeMember, GuildInput, MemberInput, RoleInput } from './state.ts';

@@ -43,6 +43,7 @@ import { snowflake } from './ids.ts';
 /** Flag enums have no 0 member; an empty bitfield is still valid on the wire. */
 const NO_FLAGS = 0 as ChannelFlags & GuildMemberFlags & GuildSystemChannelFlags & RoleFlags;
 import type { FakeChannel, FakeGuild, FakeMember, FakeRole, FakeState, FakeUser } from './state.ts';
+import { onShard, type Shard } from './shards.ts';
 
 export function userPayload(user: FakeUser): APIUser {
   return {
@@ -174,14 +175,14 @@ export function guildCreatePayload(state: FakeState, guild: FakeGuild): GatewayG
   };
 }
 
-export function readyPayload(state: FakeState, sessionId: string, gatewayUrl: string) {
+export function readyPayload(state: FakeState, sessionId: string, gatewayUrl: string, shard: Shard = [0, 1]) {
   return {
     v: 10,
     user: { ...userPayload(state.botUser), bot: true, verified: true, mfa_enabled: false, flags: 0 },
-    guilds: [...state.guilds.keys()].map((id) => ({ id, unavailable: true })),
+    guilds: [...state.guilds.keys()].filter((id) => onShard(id, shard)).map((id) => ({ id, unavailable: true })),
     session_id: sessionId,
     resume_gateway_url: gatewayUrl,
-    shard: [0, 1],
+    shard: [...shard],
     application: { id: state.applicationId, flags: 0 },
     private_channels: [],
     presences: [],

@@ -14,11 +14,8 @@ function guildOf(ctx: RouteContext): FakeGuild | null {
 }
 
 function gatewayBot(ctx: RouteContext): RestResult {
-  return ok({
-    url: ctx.gatewayUrl,
-    shards: 1,
-    session_start_limit: { total: 1000, remaining: 1000, reset_after: 0, max_concurrency: 1 },
-  });
+  const { shards, sessionStartLimit } = ctx.state.gatewayBot;
+  return ok({ url: ctx.gatewayUrl, shards, session_start_limit: { ...sessionStartLimit } });
 }
 
 function getUser(ctx: RouteContext): RestResult {

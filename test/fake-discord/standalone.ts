@@ -1,7 +1,9 @@
 import { FakeDiscord } from './index.ts';
 
 const port = Number(process.env.FAKE_DISCORD_PORT ?? 3210);
-const fake = await FakeDiscord.start({ port, token: process.env.FAKE_DISCORD_TOKEN, control: true });
+// FAKE_DISCORD_SHARDS: the shard count GET /gateway/bot recommends (for trying SHARD_COUNT=auto).
+const shards = process.env.FAKE_DISCORD_SHARDS ? Number(process.env.FAKE_DISCORD_SHARDS) : undefined;
+const fake = await FakeDiscord.start({ port, token: process.env.FAKE_DISCORD_TOKEN, control: true, shards });
 
 console.log(`DISCORD_API_URL=${fake.apiBase}`);
 console.log(`DISCORD_TOKEN=${fake.token}`);

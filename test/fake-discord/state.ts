@@ -93,6 +93,14 @@ export interface CommandWrite {
   at: number;
 }
 
+/** GET /gateway/bot's `session_start_limit`. */
+export interface SessionStartLimit {
+  total: number;
+  remaining: number;
+  reset_after: number;
+  max_concurrency: number;
+}
+
 /** Everything the fake knows: the Discord-side data plus records of what the bot did. */
 export class FakeState {
   readonly users = new Map<string, FakeUser>();
@@ -107,6 +115,11 @@ export class FakeState {
   readonly dms: DmRecord[] = [];
   readonly channelMessages: ChannelMessageRecord[] = [];
   readonly commandWrites: CommandWrite[] = [];
+  /** What GET /gateway/bot answers (besides the URL). */
+  readonly gatewayBot: { shards: number; sessionStartLimit: SessionStartLimit } = {
+    shards: 1,
+    sessionStartLimit: { total: 1000, remaining: 1000, reset_after: 0, max_concurrency: 1 },
+  };
 
   constructor(
     readonly botUser: FakeUser,

@@ -96,4 +96,26 @@ describe('concurrent sweepers', () => {
     expect(await perSandbox('expired', 'destroyed')).toEqual(Array(9).fill(1));
     expect(total(summaries, 'destroyed') + total(summaries, 'destroy_retried')).toBe(9);
   });
+
+  it('send each expiry DM once when several bot processes sweep at the same time', async () => {
+    const owners = Array.from({ length: 12 }, () => snowflake());
+    const fresh = await Promise.all(owners.map((owner, j) => managers[j % 3]!.create({ owner, ttlHours: 2 }, op)));
+    ids = fresh.map((r) => r.sandbox.id);
+    now = new Date(now.getTime() + HOUR + 30 * 60_000); // each expires within the hour's warning window
+    const dms: string[] = [];
+    const notifier = { notifyExpiring: async (sandbox: { owner: string }) => void dms.push(sandbox.owner) };
+    const summaries = await Promise.all(managers.map((manager) => new Sweeper({ manager, logger: silentLogger(), settings, notifier }).runPass()));
+    expect(summaries.flatMap((s) => s.failures)).toEqual([]);
+    expect(dms.sort()).toEqual([...owners].sort());
+    expect(total(summaries, 'notified')).toBe(12);
+    const { rows } = await db.pool.query<{ n: number }>(
+      `SELECT (SELECT count(*)::int FROM sandbox_audit_log a WHERE a.sandbox_id = s.id AND a.event_type = 'expiry_notice_sent') AS n
+       FROM unnest($1::uuid[]) AS s(id)`,
+      [ids],
+    );
+    expect(rows.map((r) => r.n)).toEqual(Array(12).fill(1));
+    // A later pass by any of them sends nothing again.
+    await Promise.all(managers.map((manager) => new Sweeper({ manager, logger: silentLogger(), settings, notifier }).runPass()));
+    expect(dms).toHaveLength(12);
+  });
 });

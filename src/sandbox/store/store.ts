@@ -599,7 +599,10 @@ export class SandboxStore {
     await db.botGuild.upsert({ where: { guildId }, create: { guildId, firstSeenAt: now, leftAt: now }, update: { leftAt: now } });
   }
 
-  async markGuildsLeftExcept(listed: string[]): Promise<void> {
-    await this.prisma.botGuild.updateMany({ where: { guildId: { notIn: listed }, leftAt: null }, data: { leftAt: this.clock() } });
+  /** Marks as left the guilds recorded present that are not listed, among those `owns` accepts (this process's shards). */
+  async markGuildsLeftExcept(listed: string[], owns: (guildId: string) => boolean): Promise<void> {
+    const rows = await this.prisma.botGuild.findMany({ where: { guildId: { notIn: listed }, leftAt: null }, select: { guildId: true } });
+    const left = rows.map((r) => r.guildId).filter(owns);
+    if (left.length) await this.prisma.botGuild.updateMany({ where: { guildId: { in: left }, leftAt: null }, data: { leftAt: this.clock() } });
   }
 }
