@@ -236,6 +236,39 @@ describe('resume across a restart (bot_state, routing off)', () => {
   });
 });
 
+describe('a persisted session Discord no longer knows', () => {
+  let env: Env;
+
+  beforeAll(async () => {
+    env = await setupEnv();
+  });
+  afterAll(async () => {
+    await env?.close();
+  });
+
+  it('is refused (op 9), removed, and the shard identifies and becomes ready as usual', async () => {
+    const { guildId, ownerId } = addGuild(env.fake);
+    const state = new BotStore(env.db.prisma);
+    const stale = {
+      sessionId: 'expired-session',
+      resumeURL: env.fake.gatewayUrl,
+      shardId: 0,
+      shardCount: 1,
+      sequence: 99,
+      ready: { user: { id: env.fake.state.botUser.id, username: 'bot', discriminator: '0', bot: true }, application: { id: env.fake.state.botUser.id, flags: 0 } },
+    };
+    await state.writeState('gateway:session:0', stale);
+    const identifies = env.fake.identifies.length;
+    const app = await env.start();
+    expect(env.fake.identifies.length).toBe(identifies + 1);
+    expect(env.fake.resumes).toBe(0);
+    expect(app.client.guilds.cache.has(guildId)).toBe(true); // a real READY: the guilds are listed
+    await waitFor(async () => ((await state.readState('gateway:session:0')) as { sessionId?: string } | null)?.sessionId === env.fake.identifies.at(-1)!.sessionId, 'the new session persisted', 10_000, 25);
+    const listed = await finalText(env.fake.sendCommand(sandboxCommand({ guildId, userId: ownerId, subcommand: 'list' })));
+    expect(listed).toContain('No sandboxes.');
+  });
+});
+
 describe('guild rules after a resume (the guild cache starts empty; what happened meanwhile is replayed)', () => {
   let env: Env;
 

@@ -164,6 +164,28 @@ describe('persisting a session while it runs', () => {
     await store.clear(3);
   });
 
+  it('keeps trying while the store fails, and persists once it answers again', async () => {
+    const real = new BotStateSessionStore(botStore);
+    let down = true;
+    const store: SessionStore = {
+      load: (id) => real.load(id),
+      save: async (s) => {
+        if (down) throw new Error('store is down');
+        await real.save(s);
+      },
+      clear: (id) => real.clear(id),
+    };
+    const sessions = new ShardSessions({ store, logger: silentLogger(), persistIntervalMs: 50 });
+    sessions.update(6, { sessionId: 's-down', resumeURL: 'ws://x', shardId: 6, shardCount: 8, sequence: 3 });
+    sessions.setReady(6, session(6).ready);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await real.load(6)).toBeNull();
+    down = false;
+    await until(async () => (await real.load(6))?.sequence === 3, 'the session persisted after the store came back');
+    await sessions.close();
+    await real.clear(6);
+  });
+
   it('removes the persisted session when Discord ends it or the client closes it (info null)', async () => {
     const store = counting(new RedisSessionStore(redis, prefix));
     const sessions = new ShardSessions({ store, logger: silentLogger(), persistIntervalMs: 50 });

@@ -37,6 +37,8 @@ export class ShardSessions {
   private writes: Promise<void> = Promise.resolve();
   private pendingWrites = 0;
   private keepOnClose = false;
+  /** While writes fail (store down), only the first failure is a warning. */
+  private failing = false;
   private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly opts: ShardSessionsOptions) {
@@ -159,11 +161,17 @@ export class ShardSessions {
     this.pendingWrites++;
     this.writes = this.writes
       .then(write)
+      .then(() => {
+        if (!this.failing) return;
+        this.failing = false;
+        this.log.info({ shardId }, 'gateway sessions are persisted again');
+      })
       .catch((err: unknown) => {
         // A failed save is retried at the next tick; a failed removal leaves a session whose RESUME Discord refuses
         // (the shard then identifies).
         this.written.delete(shardId);
-        this.log.warn({ err: { message: (err as Error).message }, shardId }, failure);
+        this.log[this.failing ? 'debug' : 'warn']({ err: { message: (err as Error).message }, shardId }, failure);
+        this.failing = true;
       })
       .finally(() => {
         this.pendingWrites--;
