@@ -6,6 +6,7 @@ import type { GuildDirectory } from '../src/sandbox/guild-directory.ts';
 import { SandboxManager } from '../src/sandbox/manager.ts';
 import { SandboxCredentials, Secret, scramSha256Verifier } from '../src/sandbox/credentials.ts';
 import { SandboxRoles } from '../src/sandbox/roles.ts';
+import type { SandboxServers } from '../src/sandbox/servers.ts';
 import type { Actor, Sandbox } from '../src/sandbox/types.ts';
 
 /** The bench acts as an operator, like the CLI. */
@@ -23,9 +24,10 @@ const inEveryGuild: GuildDirectory = { isBotInGuild: async () => true, canManage
  */
 export const BENCH_CREDENTIALS = process.env.BENCH_ISOLATION === 'off' ? undefined : new SandboxCredentials(new Secret('bench-credential-secret-0123456789abcdef0123'));
 
-export const benchManager = (db: Database, opts: { isolation?: boolean } = {}): SandboxManager =>
+export const benchManager = (db: Database, opts: { isolation?: boolean; /** Placement: several servers (bench/scenarios/placement.ts). */ servers?: SandboxServers } = {}): SandboxManager =>
   new SandboxManager({
     prisma: db.prisma,
+    ...(opts.servers ? { servers: opts.servers } : {}),
     logger: silentLogger(),
     guilds: inEveryGuild,
     postgresResources: opts.isolation && BENCH_CREDENTIALS ? [new SandboxRoles(BENCH_CREDENTIALS)] : [],

@@ -22,6 +22,7 @@ import { renderRss, runRss } from './scenarios/rss.ts';
 import { renderEmbeddedCli, runEmbeddedCli } from './scenarios/embedded-cli.ts';
 import { runSdkBench } from './sdk.ts';
 import { renderTemplateBench, runTemplateScenario } from './scenarios/template.ts';
+import { renderPlacementBench, runPlacementScenario } from './scenarios/placement.ts';
 
 const PASSES = ['list', 'sweep', 'findOrphans', 'cleanupOrphans'] as const;
 const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'results');
@@ -134,6 +135,11 @@ async function main(): Promise<void> {
     notes.push(`Load average ${machine.loadAvgAtStart} at start, ${loadavg()[0]!.toFixed(2)} at the end (2 cores; other work on the machine shows here, and is why only side-by-side ratios are meaningful).`);
     console.log(render(results));
     console.log(`\n${renderTemplateBench(Object.assign(results, { templates: await runTemplateScenario(db, progress) }).templates)}`);
+    // Placement: creates on two servers (a private cluster started here) against one. BENCH_PLACEMENT=0 skips it.
+    if (process.env.BENCH_PLACEMENT !== '0') {
+      const placement = await runPlacementScenario(db, { total: Number(process.env.BENCH_PLACEMENT_CREATES ?? 60), concurrency: cfg.concurrency, warmup: cfg.warmup }, progress);
+      console.log(`\n${renderPlacementBench(Object.assign(results, { placement }).placement)}`);
+    }
 
     // Footprint, last so its child processes do not disturb the ratios above. BENCH_FOOTPRINT=0 skips it.
     const footprint: Record<string, unknown> = {};

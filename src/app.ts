@@ -1,6 +1,7 @@
 import type { Client } from 'discord.js';
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/database.ts';
+import { openSandboxServers } from './db/servers.ts';
 import type { Logger } from './logger.ts';
 import { createRedisProbe } from './redis.ts';
 import { wireIsolation } from './isolation.ts';
@@ -92,10 +93,13 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const directory = new DiscordGuildDirectory(client, new RecordedGuildDirectory(db.prisma));
   // Per-sandbox role (isolation on), Redis ACL user and keys; connection variables for `/sandbox connect`.
   const isolation = wireIsolation(config, logger, opts.databaseUrl ?? config.databaseUrl);
+  // Where sandbox schemas go: the control database, then SANDBOX_DATABASE_SERVERS (connected and migrated on first use).
+  const servers = openSandboxServers(config.databaseServers, db, logger);
   const manager = new SandboxManager({
+    servers,
     postgresResources: isolation.postgresResources,
     resources: [...(routing ? [routing.streamResource()] : []), ...isolation.resources],
-    connectionEnv: (s) => isolation.connectionEnv(s),
+    connectionEnv: (s, serverUrl) => isolation.connectionEnv(s, serverUrl),
     prisma: db.prisma,
     logger,
     limits: config.limits,
@@ -174,6 +178,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     await redis?.close();
     await isolation.close();
     await rateLimiter.close();
+    await servers.close();
     await db.close();
     logger.info('stopped');
   };
@@ -196,6 +201,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     await redis?.close();
     await isolation.close();
     await rateLimiter.close();
+    await servers.close();
     await db.close();
     throw err;
   }

@@ -44,6 +44,18 @@ export interface Config {
   isolation: IsolationConfig;
   /** SHARD_COUNT and SHARD_IDS: the gateway shards this process runs. */
   shards: ShardConfig;
+  /**
+   * SANDBOX_DATABASE_SERVERS: the servers sandbox schemas are placed on besides the control server
+   * (always named `default`), in the configured order. Empty: every schema on the control database.
+   */
+  databaseServers: DatabaseServerConfig[];
+}
+
+export interface DatabaseServerConfig {
+  /** [a-z0-9_-]{1,32}, unique; never `default`. */
+  name: string;
+  /** postgres(ql)://; may hold a password: never logged. */
+  url: string;
 }
 
 export interface IsolationConfig {
@@ -133,7 +145,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { require
     isolation: { enabled: false, credentialSecret: undefined },
     routing: parseRoutingConfig(env, problems),
     shards: parseShardConfig(env, problems),
+    databaseServers: [],
   };
+  config.databaseServers = parseDatabaseServers(str('SANDBOX_DATABASE_SERVERS'), config.databaseUrl, problems);
   config.isolation = isolationConfig(env, config.databaseUrl, problems);
   // Templates: the schema new sandboxes are built from.
   const templateSchema = str('SANDBOX_TEMPLATE_SCHEMA') ?? 'sandbox_template';
@@ -175,4 +189,65 @@ function isolationConfig(env: NodeJS.ProcessEnv, databaseUrl: string | undefined
     problems.push('SANDBOX_CREDENTIAL_SECRET must be at least 32 characters');
   }
   return { enabled, credentialSecret: secret ? new Secret(secret) : undefined };
+}
+
+const SERVER_NAME_RE = /^[a-z0-9_-]{1,32}$/;
+
+/**
+ * SANDBOX_DATABASE_SERVERS: comma-separated `name=url`, split at the first `=` (a URL may hold more).
+ * The control server is always `default` (its URL is DATABASE_URL): listing `default=` again is
+ * allowed only with DATABASE_URL itself, and adds nothing. Not allowed on the embedded database.
+ * Problems never quote a URL (it may hold a password).
+ */
+export function parseDatabaseServers(raw: string | undefined, databaseUrl: string | undefined, problems: string[]): DatabaseServerConfig[] {
+  if (raw === undefined) return [];
+  if (databaseUrl === undefined) {
+    problems.push('SANDBOX_DATABASE_SERVERS needs DATABASE_URL: the embedded database cannot place sandboxes on other servers');
+    return [];
+  }
+  const servers: DatabaseServerConfig[] = [];
+  const seenUrls = new Map<string, string>([[databaseUrl, 'default']]);
+  const seenNames = new Set<string>();
+  for (const [i, entry] of raw.split(',').map((e) => e.trim()).entries()) {
+    if (!entry) continue;
+    const eq = entry.indexOf('=');
+    const name = eq < 0 ? entry : entry.slice(0, eq).trim();
+    const url = eq < 0 ? '' : entry.slice(eq + 1).trim();
+    const where = `SANDBOX_DATABASE_SERVERS entry ${i + 1}`;
+    if (!SERVER_NAME_RE.test(name)) {
+      problems.push(`${where}: the name must be 1-32 characters of a-z, 0-9, _ and - (write name=postgres://…)`);
+      continue;
+    }
+    if (seenNames.has(name)) {
+      problems.push(`${where}: the name ${name} is listed twice`);
+      continue;
+    }
+    seenNames.add(name);
+    if (!url) {
+      problems.push(`${where} (${name}): no URL after ${name}=`);
+      continue;
+    }
+    try {
+      const u = new URL(url);
+      if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
+        problems.push(`${where} (${name}): the URL must use postgres: or postgresql:`);
+        continue;
+      }
+    } catch {
+      problems.push(`${where} (${name}): not a valid URL`);
+      continue;
+    }
+    if (name === 'default') {
+      if (url !== databaseUrl) problems.push(`${where}: default is the control server (DATABASE_URL); list it with DATABASE_URL's exact value or not at all`);
+      continue;
+    }
+    const other = seenUrls.get(url);
+    if (other !== undefined) {
+      problems.push(`${where} (${name}): the same URL as ${other}; each server is listed once`);
+      continue;
+    }
+    seenUrls.set(url, name);
+    servers.push({ name, url });
+  }
+  return servers;
 }

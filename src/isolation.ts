@@ -14,8 +14,8 @@ export interface IsolationWiring {
   /** redis-acl (isolation on) and redis-keys, when REDIS_URL is set. Callers append others (the stream). */
   resources: ExternalResource[];
   credentials: SandboxCredentials | undefined;
-  /** The variables `sandbox env` and `/sandbox connect` add: credentials and the NATS consumer. */
-  connectionEnv(sandbox: Sandbox): Record<string, string>;
+  /** The variables `sandbox env` and `/sandbox connect` add: credentials (on the sandbox's server: `serverUrl`, default the control database) and the NATS consumer. */
+  connectionEnv(sandbox: Sandbox, serverUrl?: string): Record<string, string>;
   close(): Promise<void>;
 }
 
@@ -46,11 +46,13 @@ export function wireIsolation(config: Config, logger: Logger, databaseUrl: strin
     postgresResources,
     resources,
     credentials,
-    connectionEnv(sandbox) {
+    connectionEnv(sandbox, serverUrl) {
       const env: Record<string, string> = {};
-      if (credentials && databaseUrl) {
-        env.SANDBOX_DATABASE_URL = credentials.databaseUrl(databaseUrl, sandbox.id);
-        const controlSchema = new URL(databaseUrl).searchParams.get('schema');
+      const url = serverUrl ?? databaseUrl;
+      if (credentials && url) {
+        // The sandbox's role lives on its schema's server: that server's address, the sandbox's login.
+        env.SANDBOX_DATABASE_URL = credentials.databaseUrl(url, sandbox.id);
+        const controlSchema = new URL(url).searchParams.get('schema');
         if (controlSchema) env.SANDBOX_CONTROL_SCHEMA = controlSchema;
       }
       if (credentials && config.redisUrl) env.SANDBOX_REDIS_URL = credentials.redisUrl(config.redisUrl, sandbox.id);

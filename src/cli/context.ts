@@ -1,6 +1,7 @@
 import { userInfo } from 'node:os';
 import { loadConfig, loadDotEnv, type Config } from '../config.ts';
 import { openDatabase, type Database } from '../db/database.ts';
+import { openSandboxServers } from '../db/servers.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import { SandboxManager } from '../sandbox/manager.ts';
 import type { Actor } from '../sandbox/types.ts';
@@ -43,7 +44,9 @@ export async function openCliContext(opts: { migrate?: boolean } = {}): Promise<
   const isolation = wireIsolation(config, logger);
   // With NATS_URL, creates and destroys make and remove the sandbox's stream here too, and `status` shows it.
   const streams = config.routing.natsUrl ? new StreamAccess(config.routing, logger) : undefined;
+  const servers = openSandboxServers(config.databaseServers, db, logger);
   const manager = new SandboxManager({
+    servers,
     prisma: db.prisma,
     logger,
     limits: config.limits,
@@ -51,7 +54,7 @@ export async function openCliContext(opts: { migrate?: boolean } = {}): Promise<
     redis,
     postgresResources: isolation.postgresResources,
     resources: [...(streams ? [streams.resource()] : []), ...isolation.resources],
-    connectionEnv: (s) => isolation.connectionEnv(s),
+    connectionEnv: (s, serverUrl) => isolation.connectionEnv(s, serverUrl),
     events: streams,
     template: config.templateSchema,
   });
@@ -65,6 +68,7 @@ export async function openCliContext(opts: { migrate?: boolean } = {}): Promise<
       await redis?.close();
       await isolation.close();
       await streams?.close();
+      await servers.close();
       await db.close();
     },
   };

@@ -14,6 +14,7 @@ export const sandboxJson = (s: Sandbox): Record<string, unknown> => ({
   lastActivityAt: s.lastActivityAt.toISOString(),
   metadata: s.metadata,
   templateVersion: s.templateVersion ?? null,
+  server: s.server,
 });
 
 export function relative(target: Date, now: Date): string {
@@ -30,7 +31,7 @@ export function sandboxText(s: Sandbox, now: Date): string {
     ['id', s.id],
     ['status', s.status],
     ['owner', s.owner],
-    ['schema', s.schemaName],
+    ['schema', s.server === 'default' ? s.schemaName : `${s.schemaName} (on server ${s.server})`],
     ['template', s.templateVersion ?? '(built before templates)'],
     ['guilds', s.guildIds.join(', ') || '(none)'],
     ['created', s.createdAt.toISOString()],
@@ -69,10 +70,11 @@ export function formatBytes(n: number): string {
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-export function table(rows: Sandbox[], now: Date): string {
+/** With `servers` (several database servers configured) a SERVER column says where each schema lives. */
+export function table(rows: Sandbox[], now: Date, servers = false): string {
   if (rows.length === 0) return 'No sandboxes.';
-  const head = ['NAME', 'STATUS', 'OWNER', 'GUILDS', 'EXPIRES', 'ID'];
-  const body = rows.map((s) => [s.name, s.status, s.owner, String(s.guildIds.length), s.status === 'destroyed' ? '-' : relative(s.expiresAt, now), s.id]);
+  const head = ['NAME', 'STATUS', 'OWNER', 'GUILDS', 'EXPIRES', ...(servers ? ['SERVER'] : []), 'ID'];
+  const body = rows.map((s) => [s.name, s.status, s.owner, String(s.guildIds.length), s.status === 'destroyed' ? '-' : relative(s.expiresAt, now), ...(servers ? [s.server] : []), s.id]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
   return [head, ...body].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
 }

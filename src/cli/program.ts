@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import type pg from 'pg';
 import { PROJECT_ROOT } from '../paths.ts';
 import { ErrorCode, SandboxError, toSandboxError } from '../sandbox/errors.ts';
+import { DEFAULT_SERVER } from '../sandbox/servers.ts';
 import { validateStatus } from '../sandbox/validation.ts';
 import { openCliContext, type CliContext } from './context.ts';
 import { extendedText, healthText, sandboxJson, sandboxText, table } from './format.ts';
@@ -124,7 +126,7 @@ export function buildProgram(
       run(async ({ manager, actor }) => {
         const status = o.status === undefined ? undefined : validateStatus(o.status);
         const rows = await manager.list({ owner: o.owner, status, includeDestroyed: o.all ?? false }, actor);
-        io.out(o.json ? JSON.stringify(rows.map(sandboxJson), null, 2) : table(rows, manager.now()));
+        io.out(o.json ? JSON.stringify(rows.map(sandboxJson), null, 2) : table(rows, manager.now(), manager.servers.several));
       })(),
     );
 
@@ -291,7 +293,13 @@ export function buildProgram(
         async (ctx) => {
           const { migrate } = await import('../db/migrator.ts');
           const r = await migrate(ctx.db.pool, ctx.logger);
-          io.out(o.json ? JSON.stringify(r, null, 2) : r.applied.length ? `Applied: ${r.applied.join(', ')}` : 'Database is up to date.');
+          // Several servers: the same migrations (the management functions, the template) on each.
+          const others = await eachServer(ctx, (pool) => migrate(pool, ctx.logger));
+          if (o.json) io.out(JSON.stringify(others.length ? { ...r, servers: Object.fromEntries(others.map((x) => [x.server, x.result])) } : r, null, 2));
+          else {
+            io.out(r.applied.length ? `Applied: ${r.applied.join(', ')}` : 'Database is up to date.');
+            for (const x of others) io.out(`${x.server}: ${x.result.applied.length ? `applied ${x.result.applied.join(', ')}` : 'up to date'}`);
+          }
         },
         { migrate: false },
       )(),
@@ -366,17 +374,34 @@ export function buildProgram(
       run(async (ctx) => {
         const { resolve } = await import('node:path');
         const { applyTemplateDir } = await import('../sandbox/store/template/apply.ts');
-        const r = await applyTemplateDir(ctx.db.pool, resolve(dir), { template: o.template ?? ctx.config.templateSchema, logger: ctx.logger });
+        const apply = (pool: Parameters<typeof applyTemplateDir>[0]) => applyTemplateDir(pool, resolve(dir), { template: o.template ?? ctx.config.templateSchema, logger: ctx.logger });
+        const r = await apply(ctx.db.pool);
+        // Several servers: every server builds sandboxes from its own copy of the template.
+        const others = await eachServer(ctx, apply);
         if (o.json) {
-          io.out(JSON.stringify(r, null, 2));
+          io.out(JSON.stringify(others.length ? { ...r, servers: Object.fromEntries(others.map((x) => [x.server, x.result])) } : r, null, 2));
           return;
         }
         io.out(r.applied.length ? `Applied to ${r.template}: ${r.applied.join(', ')}` : `Template ${r.template} is up to date.`);
         io.out(`Template version: ${r.version}`);
+        for (const x of others) io.out(`${x.server}: ${x.result.applied.length ? `applied ${x.result.applied.join(', ')}` : 'up to date'} (version ${x.result.version})`);
       })(),
     );
 
   return { program, exitCode: () => exitCode };
+}
+
+/**
+ * Runs `fn` on every server of SANDBOX_DATABASE_SERVERS (not `default`), in order. A server that
+ * fails stops the command with SANDBOX_011 naming it (re-running is safe: both steps are idempotent).
+ */
+async function eachServer<T>(ctx: CliContext, fn: (pool: pg.Pool) => Promise<T>): Promise<{ server: string; result: T }[]> {
+  const out: { server: string; result: T }[] = [];
+  for (const name of ctx.manager.servers.names()) {
+    const pool = name === DEFAULT_SERVER ? undefined : ctx.manager.servers.handle(name).pool;
+    if (pool) out.push({ server: name, result: await ctx.manager.servers.guard(name, () => fn(pool)) });
+  }
+  return out;
 }
 
 /** Entry point: parses argv, runs the command, and returns the process exit code. */

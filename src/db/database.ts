@@ -28,7 +28,7 @@ export interface OpenOptions {
   poolSize?: number;
 }
 
-export function createPool(url: string, logger: Logger, max = 10, embedded?: EmbeddedDatabase): pg.Pool {
+export function createPool(url: string, logger: Logger, max = 10, embedded?: EmbeddedDatabase, connectionTimeoutMillis = 10_000): pg.Pool {
   // On the embedded database each new connection asks for the current server's address, so a
   // process that outlives the one serving the files takes over instead of failing for good.
   const source = embedded;
@@ -42,7 +42,7 @@ export function createPool(url: string, logger: Logger, max = 10, embedded?: Emb
   const pool = new pg.Pool({
     connectionString: url,
     max,
-    connectionTimeoutMillis: 10_000,
+    connectionTimeoutMillis,
     idleTimeoutMillis: 30_000,
     ...(Client ? { Client: Client as unknown as new () => pg.ClientBase } : {}),
   });

@@ -43,6 +43,8 @@ export interface SweepSummary {
   orphansDropped: string[];
   /** Server-wide resources (external ones and roles) whose id has no row in this control database: reported, never touched. */
   externalUnknown: { kind: string; sandboxId: string }[];
+  /** Database servers (SANDBOX_DATABASE_SERVERS) that did not answer: their drift checks were skipped this pass. Absent with one server. */
+  serversDown?: string[];
   /** False when no notifier was given (CLI sweep): expiry DMs are left for the bot. */
   notificationsEnabled: boolean;
 }

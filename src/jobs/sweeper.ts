@@ -4,6 +4,7 @@ import { ErrorCode, SandboxError, toSandboxError } from '../sandbox/errors.ts';
 import { noFaults, type FaultInjector } from '../sandbox/faults.ts';
 import type { SandboxManager } from '../sandbox/manager.ts';
 import { SweepQueries } from '../sandbox/store/sweeps.ts';
+import { DEFAULT_SERVER } from '../sandbox/servers.ts';
 import { actorLabel, type Actor } from '../sandbox/types.ts';
 import type { Outcome, StepContext, SweeperSettings } from './steps/context.ts';
 import { destroyPastGrace, expireDue } from './steps/expire.ts';
@@ -71,7 +72,7 @@ export class Sweeper {
   private readonly observer: SweeperObserver;
   private readonly faults: FaultInjector;
   private readonly claimRechecks: ClaimRechecks | undefined;
-  private readonly cursors: StepContext['cursors'] = { missingSchemas: null, orphanSchemas: null, external: null, postgres: {} };
+  private readonly cursors: StepContext['cursors'] = { missingSchemas: null, orphanSchemas: null, external: null, postgres: {}, servers: {} };
   private current: Promise<SweepSummary> | undefined;
   /** performance.now() of the last external orphan pass (see SweeperSettings.externalOrphanEveryMs). */
   private externalOrphansAt: number | undefined;
@@ -130,6 +131,8 @@ export class Sweeper {
     const started = performance.now();
     const now = this.manager.now();
     const summary = emptySummary(now, this.notifier !== undefined);
+    let remote: Promise<string[]> | undefined;
+    const servers = this.manager.servers;
     const ctx: StepContext = {
       manager: this.manager,
       queries: this.queries,
@@ -141,6 +144,13 @@ export class Sweeper {
       item: (action, sandboxId, fn) => this.item(summary, action, sandboxId, fn),
       timedTeardown: (fn) => this.timedTeardown(fn),
       cursors: this.cursors,
+      remoteServers: () =>
+        (remote ??= servers.several
+          ? servers.available().then((up) => {
+              summary.serversDown = servers.names().filter((n) => !up.includes(n));
+              return up.filter((n) => n !== DEFAULT_SERVER);
+            })
+          : Promise.resolve([])),
     };
     await this.step(summary, 'expired', () => expireDue(ctx));
     await this.step(summary, 'destroyed', () => destroyPastGrace(ctx));

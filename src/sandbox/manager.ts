@@ -19,6 +19,7 @@ import { regrant } from './lifecycle/postgres-resources.ts';
 import { rotateCredentials, type RotateResult } from './lifecycle/credentials.ts';
 import type { EventsProbe } from './lifecycle/context.ts';
 import { SchemaProvisioner } from './store/schemas.ts';
+import { SandboxServers } from './servers.ts';
 import { SandboxStore, type StatusExtras, type Tx } from './store/store.ts';
 import { DEFAULT_LIMITS, type Actor, type CreateInput, type CreateResult, type GuildRegistration, type ListFilter, type Sandbox, type SandboxHealth, type SandboxLimits, type SandboxStatus } from './types.ts';
 
@@ -43,8 +44,10 @@ export interface ManagerDeps {
   resources?: ExternalResource[];
   /** PostgreSQL-side per-sandbox objects (the role when isolation is on), in the provisioning/teardown transactions. Default none. */
   postgresResources?: PostgresResource[];
-  /** Extra variables `sandbox env` and `/sandbox connect` print (credentials, NATS); see src/sandbox/isolation.ts. */
-  connectionEnv?: (sandbox: Sandbox) => Record<string, string>;
+  /** Extra variables `sandbox env` and `/sandbox connect` print (credentials, NATS) for a sandbox on the server at `serverUrl` (undefined: the control server); see src/isolation.ts. */
+  connectionEnv?: (sandbox: Sandbox, serverUrl: string | undefined) => Record<string, string>;
+  /** The servers schemas are placed on (SANDBOX_DATABASE_SERVERS); default: the control database (`prisma`) alone. */
+  servers?: SandboxServers;
   /** Event stream stats for health and `status`; absent means event routing is off ("disabled"). */
   events?: EventsProbe | undefined;
   /** The template schema sandboxes are built from (config.templateSchema; default sandbox_template). */
@@ -70,6 +73,7 @@ export class SandboxManager {
   readonly limits: SandboxLimits;
   readonly resources: readonly ExternalResource[];
   readonly postgresResources: readonly PostgresResource[];
+  readonly servers: SandboxServers;
   private readonly ctx: LifecycleContext;
 
   constructor(deps: ManagerDeps) {
@@ -79,9 +83,11 @@ export class SandboxManager {
     this.limits = { ...DEFAULT_LIMITS, ...deps.limits };
     this.resources = deps.resources ?? [];
     this.postgresResources = deps.postgresResources ?? [];
+    this.servers = deps.servers ?? SandboxServers.controlOnly(deps.prisma);
     this.ctx = {
       store: this.store,
       schemas: this.provisioner,
+      servers: this.servers,
       limits: this.limits,
       log: deps.logger.child({ component: 'sandbox-manager' }),
       admins: new Set(deps.adminIds ?? []),

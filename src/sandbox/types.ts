@@ -67,6 +67,8 @@ export interface Sandbox {
   metadata: Record<string, unknown>;
   /** The template version its schema was built from or upgraded to (`<file>@<checksum>` or 'initial'); null before templates. */
   templateVersion?: string | null;
+  /** The database server holding its schema and role: `default` (the control server) or a SANDBOX_DATABASE_SERVERS name. */
+  server: string;
 }
 
 export interface CreateInput {

@@ -35,7 +35,7 @@ describe('sandbox CLI', () => {
     expect(r.code).toBe(0);
     const s = JSON.parse(r.out);
     expect(Object.keys(s)).toEqual([
-      'id', 'name', 'owner', 'status', 'schemaName', 'guildIds', 'createdAt', 'expiresAt', 'destroyedAt', 'lastActivityAt', 'metadata', 'templateVersion', 'notices', 'claimedGuildIds',
+      'id', 'name', 'owner', 'status', 'schemaName', 'guildIds', 'createdAt', 'expiresAt', 'destroyedAt', 'lastActivityAt', 'metadata', 'templateVersion', 'server', 'notices', 'claimedGuildIds',
     ]);
     expect(s).toMatchObject({ name: 'demo', owner: '123456789012345678', status: 'running', guildIds: [guild], destroyedAt: null });
     expect(s.notices).toEqual(['TTL capped at the maximum of 168 hours (you asked for 500).']);

@@ -42,6 +42,11 @@ export interface StepContext {
   now: Date;
   /** Runs one sandbox's work on its own: a failure is recorded, a lost race is a skip. */
   item(action: SweepAction, sandboxId: string, fn: () => Promise<Outcome>): Promise<void>;
+  /**
+   * The servers of SANDBOX_DATABASE_SERVERS (not `default`) that answer this pass, asked once per
+   * pass; the per-server drift checks skip the others (reported in the summary's serversDown).
+   */
+  remoteServers(): Promise<string[]>;
   /** Times a teardown for the destroy metrics. */
   timedTeardown(fn: () => Promise<boolean>): Promise<Outcome>;
   /** Cursors that persist between passes (drift slices). */
@@ -49,7 +54,9 @@ export interface StepContext {
     missingSchemas: string | null;
     orphanSchemas: string | null;
     external: string | null;
-    /** PostgreSQL-side resources (roles), by kind: the live-sandbox slice and the server-wide orphan slice. */
+    /** PostgreSQL-side resources (roles), by kind (`<kind>@<server>` on other servers): the live-sandbox slice and the server-wide orphan slice. */
     postgres: Record<string, { missing: string | null; orphans: string | null }>;
+    /** The other servers' drift slices (missing schemas, orphan schemas), by server. */
+    servers: Record<string, { missingSchemas: string | null; orphanSchemas: string | null }>;
   };
 }

@@ -1,19 +1,35 @@
+import { withServer } from '../../sandbox/lifecycle/on-server.ts';
 import type { StepContext } from './context.ts';
 
 /**
  * running/expired sandboxes whose schema is gone become `failed` with a `schema_missing` audit
  * row and are reported. They are never recreated empty: the data is lost, and pretending
- * otherwise would hide it. The next pass tears the failed row down. One slice per pass.
+ * otherwise would hide it. The next pass tears the failed row down. One slice per pass and server
+ * (each server's sandboxes are checked against that server's catalog; servers that are down are skipped).
  */
 export async function markMissingSchemas(ctx: StepContext): Promise<void> {
   const { missing, next } = await ctx.queries.missingSchemas(ctx.cursors.missingSchemas, ctx.settings.driftSlice);
   ctx.cursors.missingSchemas = next;
+  await markMissing(ctx, 'default', missing);
+  const lctx = ctx.manager.context;
+  for (const server of await ctx.remoteServers()) {
+    const cursor = (ctx.cursors.servers[server] ??= { missingSchemas: null, orphanSchemas: null });
+    const slice = await ctx.queries.liveSlice(server, cursor.missingSchemas, ctx.settings.driftSlice);
+    cursor.missingSchemas = slice.next;
+    const present = await withServer(lctx, server, (db) => ctx.manager.provisioner.existingSchemas(db, slice.rows.map((r) => r.schema_name)));
+    await markMissing(ctx, server, slice.rows.filter((r) => !present.has(r.schema_name)));
+  }
+}
+
+/** Marks each row failed (audited) unless its schema turned up on its server meanwhile, under the sandbox's key. */
+async function markMissing(ctx: StepContext, server: string, missing: Awaited<ReturnType<StepContext['queries']['liveSlice']>>['rows']): Promise<void> {
   const store = ctx.manager.store;
   for (const row of missing) {
     await ctx.item('schema_missing', row.id, async () => {
       const marked = await store.transaction(async (tx) => {
         await store.lockKey(tx, `sandbox:${row.id}`);
-        if (await ctx.manager.provisioner.schemaExists(row.id, tx)) return false;
+        const exists = server === 'default' ? await ctx.manager.provisioner.schemaExists(row.id, tx) : await withServer(ctx.manager.context, server, (db) => ctx.manager.provisioner.schemaExists(row.id, db));
+        if (exists) return false;
         await store.changeStatus(tx, row.id, row.status, 'failed', ctx.actor, { reason: 'schema_missing' });
         await store.audit(tx, row.id, 'schema_missing', ctx.actor, { schemaName: row.schema_name, previousStatus: row.status });
         return true;

@@ -4,6 +4,7 @@ import type { FaultInjector, FaultPoint } from '../faults.ts';
 import type { GuildDirectory } from '../guild-directory.ts';
 import type { ExternalResource, PostgresResource } from '../resources.ts';
 import type { SchemaProvisioner } from '../store/schemas.ts';
+import type { SandboxServers } from '../servers.ts';
 import type { SandboxStore, Tx } from '../store/store.ts';
 import type { Actor, Sandbox, SandboxLimits } from '../types.ts';
 
@@ -34,6 +35,8 @@ export interface EventsProbe {
 export interface LifecycleContext {
   store: SandboxStore;
   schemas: SchemaProvisioner;
+  /** The database servers schemas are placed on (`default`, the control database, alone unless SANDBOX_DATABASE_SERVERS). */
+  servers: SandboxServers;
   limits: SandboxLimits;
   log: Logger;
   admins: Set<string>;
@@ -46,7 +49,7 @@ export interface LifecycleContext {
   /** PostgreSQL-side objects made and dropped inside the provisioning/teardown transactions (the role). */
   postgresResources: readonly PostgresResource[];
   /** Extra connection variables for `sandbox env` and `/sandbox connect` (credentials, NATS). */
-  connectionEnv: ((sandbox: Sandbox) => Record<string, string>) | undefined;
+  connectionEnv: ((sandbox: Sandbox, serverUrl: string | undefined) => Record<string, string>) | undefined;
   redis: HealthProbe | undefined;
   /** Absent: event routing is off. */
   events?: EventsProbe | undefined;

@@ -10,6 +10,8 @@ import { tearDown } from './destroy.ts';
 import { assertCanManageGuild, canManageGuild, claimGuild } from './guilds.ts';
 import { getById } from './lookups.ts';
 import { preparePostgresResources, regrant } from './postgres-resources.ts';
+import { onServer } from './on-server.ts';
+import { DEFAULT_SERVER } from '../servers.ts';
 
 /** A guild the best-effort create left out: already mapped elsewhere, or not the actor's to manage. */
 export interface SkippedGuild {
@@ -36,7 +38,7 @@ export const create = (
   ctx: LifecycleContext,
   input: CreateInput,
   actor: Actor,
-  opts: { bestEffortGuilds?: boolean; /** Clone: the schema is a copy of this sandbox's (see clone.ts). */ cloneOf?: Pick<Sandbox, 'id' | 'name'> } = {},
+  opts: { bestEffortGuilds?: boolean; /** Clone: the schema is a copy of this sandbox's (see clone.ts), on its server. */ cloneOf?: Pick<Sandbox, 'id' | 'name' | 'server'> } = {},
 ): Promise<CreateResult & { skippedGuilds: SkippedGuild[] }> =>
   guard(async () => {
     const started = performance.now();
@@ -51,14 +53,15 @@ export const create = (
     const plan = await planGuilds(ctx, guildIds, actor, bestEffort);
 
     const requested = guildIds.filter((g) => !plan.forbidden.includes(g) && !plan.unverified.includes(g));
-    const row = await insertCreating(ctx, { name, owner, ttlHours: ttl.hours, guildIds: requested, metadata, actor, skipMapped: bestEffort });
+    const servers = await placementCandidates(ctx, opts.cloneOf);
+    const row = await insertCreating(ctx, { name, owner, ttlHours: ttl.hours, guildIds: requested, metadata, actor, skipMapped: bestEffort, servers });
     const slog = ctx.log.child({ actor: actorLabel(actor), owner, sandboxId: row.id });
     const ensured: ExternalResource[] = [];
     try {
       await fault(ctx, 'create:after-creating', row.id);
       await ensureExternal(ctx, row.id, ensured, slog);
       const source: SchemaSource = opts.cloneOf ? { kind: 'clone', sourceId: opts.cloneOf.id, sourceName: opts.cloneOf.name } : { kind: 'template', empty: input.empty === true };
-      const { skipped: mappedElsewhere, templateVersion } = await provision(ctx, row.id, row.schemaName, plan, actor, bestEffort, source);
+      const { skipped: mappedElsewhere, templateVersion } = await provision(ctx, row, plan, actor, bestEffort, source);
       if (plan.map.length > mappedElsewhere.length) await routesChanged(ctx);
       const skippedGuilds: SkippedGuild[] = [
         ...plan.forbidden.map((guildId) => ({ guildId, reason: 'forbidden' as const })),
@@ -79,9 +82,10 @@ export const create = (
         lastActivityAt: row.createdAt,
         metadata,
         templateVersion,
+        server: row.server,
       };
       ctx.observer.created?.('success', (performance.now() - started) / 1000);
-      slog.info({ name: sandbox.name, schemaName: sandbox.schemaName, ms: Math.round(performance.now() - started) }, 'sandbox created');
+      slog.info({ name: sandbox.name, schemaName: sandbox.schemaName, server: row.server, ms: Math.round(performance.now() - started) }, 'sandbox created');
       return { sandbox, notices, claimedGuildIds: plan.claim, skippedGuilds };
     } catch (err) {
       ctx.observer.created?.('failure', (performance.now() - started) / 1000);
@@ -120,11 +124,24 @@ async function planGuilds(ctx: LifecycleContext, guildIds: string[], actor: Acto
   return plan;
 }
 
-/** Inserts and commits the row directly as `creating` (with its schema name) before any DDL, in one statement. */
+/**
+ * The servers this create may be placed on, in the configured order (`default` first): those that
+ * answer now (a server that is down gets no new sandboxes), and for a clone its source's server
+ * only (SANDBOX_011 naming it when that one is down). sandbox_insert_creating picks among them.
+ */
+async function placementCandidates(ctx: LifecycleContext, cloneOf: Pick<Sandbox, 'server'> | undefined): Promise<string[]> {
+  if (cloneOf) {
+    if (cloneOf.server !== DEFAULT_SERVER) await ctx.servers.use(cloneOf.server);
+    return [cloneOf.server];
+  }
+  return ctx.servers.several ? ctx.servers.available() : [DEFAULT_SERVER];
+}
+
+/** Inserts and commits the row directly as `creating` (with its schema name and server) before any DDL, in one statement. */
 async function insertCreating(
   ctx: LifecycleContext,
-  args: { name: string | undefined; owner: string; ttlHours: number; guildIds: string[]; metadata: Record<string, unknown>; actor: Actor; skipMapped: boolean },
-): Promise<{ id: string; schemaName: string; name: string; createdAt: Date; expiresAt: Date }> {
+  args: { name: string | undefined; owner: string; ttlHours: number; guildIds: string[]; metadata: Record<string, unknown>; actor: Actor; skipMapped: boolean; servers: string[] },
+): Promise<CreatingRow> {
   for (let attempt = 1; ; attempt++) {
     const id = ctx.newId();
     const name = args.name ?? defaultName(args.owner);
@@ -143,7 +160,8 @@ async function insertCreating(
         { id, name, owner: args.owner, expiresAt, metadata: args.metadata },
         args.actor,
         { name, owner: args.owner, ttlHours: args.ttlHours, guildIds: args.guildIds },
-        { cap: ctx.limits.maxPerOwner, freeGuilds, maxTotal: ctx.limits.maxTotal, asyncCommit: ctx.resources.length === 0 },
+        // A schema on another server is made outside this database: the row must be durable first.
+        { cap: ctx.limits.maxPerOwner, freeGuilds, maxTotal: ctx.limits.maxTotal, asyncCommit: ctx.resources.length === 0 && !ctx.servers.several, servers: args.servers },
       );
       if (!result.inserted) {
         if (result.refused === 'owner_limit') {
@@ -162,7 +180,7 @@ async function insertCreating(
         }
         throw new SandboxError(ErrorCode.GuildMapped, `Guild ${result.guildId} is already registered to sandbox ${result.mappedTo}.`, { guildId: result.guildId });
       }
-      return { id, schemaName: result.schemaName, name, createdAt: result.at, expiresAt };
+      return { id, schemaName: result.schemaName, name, owner: args.owner, createdAt: result.at, expiresAt, server: result.server };
     } catch (err) {
       if (isUniqueViolation(err, 'uq_sandboxes_live_name')) {
         if (args.name === undefined && attempt < 5) continue;
@@ -195,20 +213,51 @@ async function ensureExternal(ctx: LifecycleContext, id: string, ensured: Extern
 /** What the provisioning transaction builds the schema from: the template, or (clone) a source sandbox's schema. */
 export type SchemaSource = { kind: 'template'; empty: boolean } | { kind: 'clone'; sourceId: string; sourceName: string };
 
-/** The schema, the guild mappings, the claims and creating → running commit together. */
-async function provision(ctx: LifecycleContext, id: string, schemaName: string, plan: GuildPlan, actor: Actor, skipMapped: boolean, source: SchemaSource): Promise<{ skipped: string[]; templateVersion: string | null }> {
+/** What create's first commit recorded. */
+interface CreatingRow {
+  id: string;
+  schemaName: string;
+  name: string;
+  owner: string;
+  createdAt: Date;
+  expiresAt: Date;
+  server: string;
+}
+
+/**
+ * The schema, the guild mappings, the claims and creating → running commit together. On another
+ * server than `default`, the schema and role are made in that server's transaction, committed
+ * inside this one (see onServer) under the sandbox's key; a failure after it is compensated by
+ * the teardown, which drops them on the recorded server.
+ */
+async function provision(ctx: LifecycleContext, row: CreatingRow, plan: GuildPlan, actor: Actor, skipMapped: boolean, source: SchemaSource): Promise<{ skipped: string[]; templateVersion: string | null }> {
+  const { id, schemaName, server } = row;
+  const local = server === DEFAULT_SERVER;
   // The role's SCRAM verifier is computed off the event loop while the schema DDL runs.
   const prepared = preparePostgresResources(ctx, id);
   return ctx.store.transaction(async (tx) => {
-    const built = source.kind === 'template' ? await ctx.schemas.buildSchema(id, tx, { advisoryKey: `sandbox:${id}`, empty: source.empty, template: ctx.template }) : await cloneInto(ctx, tx, id, source);
-    const created = built.schemaName;
+    // On default the build statement takes the key itself; elsewhere the key must be taken here, in the control database.
+    if (!local && source.kind === 'template') await ctx.store.lockKey(tx, `sandbox:${id}`);
+    const built = await onServer(ctx, server, tx, async (stx) => {
+      const b =
+        source.kind === 'template'
+          ? await ctx.schemas.buildSchema(id, stx, { ...(local ? { advisoryKey: `sandbox:${id}` } : {}), empty: source.empty, template: ctx.template })
+          : await cloneInto(ctx, tx, stx, id, source);
+      if (b.schemaName !== schemaName) {
+        throw new SandboxError(ErrorCode.SchemaFailed, 'The created schema does not match the recorded one.', { created: b.schemaName, recorded: schemaName });
+      }
+      await fault(ctx, 'create:after-schema', id);
+      if (!local) {
+        // On another server the role goes with the schema, in that server's transaction (its GRANT
+        // CONNECT locks that database's catalog row only until this commit, before the control side).
+        await regrant(ctx, stx, id, prepared);
+        await ctx.store.recordPlacement(stx, { id, name: row.name, owner: row.owner, schemaName, createdAt: row.createdAt, expiresAt: row.expiresAt, server });
+      }
+      return b;
+    });
     const templateVersion = built.templateVersion;
-    if (created !== schemaName) {
-      throw new SandboxError(ErrorCode.SchemaFailed, 'The created schema does not match the recorded one.', { created, recorded: schemaName });
-    }
-    await fault(ctx, 'create:after-schema', id);
     const details = source.kind === 'clone' ? { schemaName, templateVersion, clonedFrom: source.sourceId } : { schemaName, templateVersion, ...(source.empty ? { empty: true } : {}) };
-    const audits: Parameters<typeof ctx.store.auditMany>[1] = [{ sandboxId: id, eventType: source.kind === 'clone' ? 'schema_cloned' : 'schema_created', actor, details }];
+    const audits: Parameters<typeof ctx.store.auditMany>[1] = [{ sandboxId: id, eventType: source.kind === 'clone' ? 'schema_cloned' : 'schema_created', actor, details: local ? details : { ...details, server } }];
     for (const r of ctx.postgresResources) audits.push({ sandboxId: id, eventType: `${r.kind}_created`, actor, details: {} });
     const skipped: string[] = [];
     for (const guildId of plan.map) {
@@ -223,23 +272,25 @@ async function provision(ctx: LifecycleContext, id: string, schemaName: string, 
     await ctx.store.changeStatus(tx, id, 'creating', 'running', actor, {}, templateVersion === null ? {} : { templateVersion }, { before: audits });
     // The role (isolation on) last, just before the commit: made for a new schema, or re-granted on a clone's
     // copied objects. Its GRANT CONNECT locks the database's catalog row until the commit, so every concurrent
-    // create waits there: nothing else of this transaction may run inside that window.
-    await regrant(ctx, tx, id, prepared);
+    // create waits there: nothing else of this transaction may run inside that window. (On another server it was made there.)
+    if (local) await regrant(ctx, tx, id, prepared);
     return { skipped, templateVersion };
   });
 }
 
 /**
  * Clone: under the new sandbox's key and then the source's (a fresh id first, so no cycle with a
- * destroy of the source, which takes only its own), the source must be running or expired; its
- * schema is copied as it is now (structure, rows, sequences) and its template version recorded.
+ * destroy of the source, which takes only its own), taken in the control transaction `tx`, the
+ * source must be running or expired; its schema is copied as it is now (structure, rows,
+ * sequences) in `stx` (its server's transaction) and its template version recorded.
  */
-async function cloneInto(ctx: LifecycleContext, tx: Tx, id: string, source: { sourceId: string; sourceName: string }): Promise<{ schemaName: string; templateVersion: string | null }> {
+async function cloneInto(ctx: LifecycleContext, tx: Tx, stx: Tx, id: string, source: { sourceId: string; sourceName: string }): Promise<{ schemaName: string; templateVersion: string | null }> {
   const row = await ctx.store.lockSandboxKeyAndRow(tx, source.sourceId, { firstKey: `sandbox:${id}` });
   if (!row || (row.status !== 'running' && row.status !== 'expired')) {
     throw new SandboxError(ErrorCode.InvalidTransition, `${source.sourceName} is ${row?.status ?? 'gone'}; only running or expired sandboxes can be cloned.`, { status: row?.status });
   }
-  const { schemaName } = await ctx.schemas.cloneSchema(source.sourceId, id, tx);
+  // `stx` is a transaction on the source's server, where the new sandbox was placed.
+  const { schemaName } = await ctx.schemas.cloneSchema(source.sourceId, id, stx);
   await fault(ctx, 'clone:after-schema', id);
   return { schemaName, templateVersion: row.templateVersion };
 }

@@ -2,6 +2,7 @@ import { ErrorCode, SandboxError } from '../errors.ts';
 import { actorLabel, type Actor } from '../types.ts';
 import { guard, isAdmin, type LifecycleContext } from './context.ts';
 import { regrant } from './postgres-resources.ts';
+import { onServer } from './on-server.ts';
 
 export interface RotateResult {
   /** Sandboxes whose role and external credentials now use the current secret. */
@@ -32,7 +33,7 @@ export const rotateCredentials = (ctx: LifecycleContext, actor: Actor): Promise<
           const live = await ctx.store.transaction(async (tx) => {
             const row = await ctx.store.lockSandboxKeyAndRow(tx, id);
             if (!row || (row.status !== 'running' && row.status !== 'expired')) return false;
-            await regrant(ctx, tx, id);
+            await onServer(ctx, row.server, tx, (stx) => regrant(ctx, stx, id));
             await ctx.store.audit(tx, id, 'credentials_rotated', actor, { kinds });
             return true;
           });

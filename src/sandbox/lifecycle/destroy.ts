@@ -5,6 +5,8 @@ import { actorLabel, type Actor, type Sandbox, type SandboxStatus } from '../typ
 import { HOUR, fault, guard, routesChanged, type LifecycleContext } from './context.ts';
 import { getById, resolveFor } from './lookups.ts';
 import { dropPostgresResources } from './postgres-resources.ts';
+import { onServer } from './on-server.ts';
+import { DEFAULT_SERVER } from '../servers.ts';
 
 /** Backoff for failed teardowns: 30 s, 1 min, 2 min, ... capped at 1 h. */
 export const destroyBackoffMs = (attempts: number): number => Math.min(30_000 * 2 ** Math.max(0, attempts - 1), HOUR);
@@ -70,6 +72,9 @@ export async function tearDown(ctx: LifecycleContext, id: string, actor: Actor, 
     return (await teardownTransaction(ctx, id, actor, 'destroyed', opts)) !== 'already-destroyed';
   } catch (err) {
     if (err instanceof SandboxError && (err.code === ErrorCode.InvalidTransition || err.code === ErrorCode.Conflict)) throw err;
+    // Its database server is down: this attempt's transactions rolled back. Said as such (SANDBOX_011
+    // naming the server); the row stays as it was (running, or destroying with its lease) for a later retry.
+    if (err instanceof SandboxError && err.code === ErrorCode.Unavailable && err.details.server !== undefined) throw err;
     await recordTeardownFailure(ctx, id, actor, err);
     throw new SandboxError(ErrorCode.CleanupFailed, 'Cleanup failed; it will be retried automatically.', { id }, { cause: err });
   }
@@ -93,10 +98,7 @@ async function teardownTransaction(ctx: LifecycleContext, id: string, actor: Act
       throw new SandboxError(ErrorCode.InvalidTransition, `Cannot destroy a ${row.status} sandbox.`, { status: row.status });
     }
     const secondPhase = row.status === 'destroying';
-    // The role first (its sessions end, so the schema drop does not wait on their locks). Kept with the schema after a collision: neither is ours.
-    const postgres = opts.keepSchema ? undefined : await dropPostgresResources(ctx, tx, id);
-    const released = await ctx.store.releaseGuildsAndDropSchema(tx, id, opts.keepSchema ?? false, postgres?.inStatement.expressions ?? []);
-    const droppedKinds = [...(postgres?.dropped ?? []), ...(postgres?.inStatement.kinds.filter((_, i) => released.droppedFirst[i]) ?? [])];
+    const { released, droppedKinds } = await releaseAndDrop(ctx, tx, id, row.server, opts.keepSchema ?? false);
     // Audit rows in order: unmapped, unclaimed, schema dropped, then status_changed and destroyed,
     // written by the status change's own statement.
     const audits: AuditEntry[] = [
@@ -131,6 +133,30 @@ async function teardownTransaction(ctx: LifecycleContext, id: string, actor: Act
   });
   if (unmapped) await routesChanged(ctx);
   return reached;
+}
+
+/**
+ * Unmaps and unclaims the sandbox's guilds and drops its role and schema (unless `keepSchema`: after a
+ * collision neither is ours). On `default` in one statement of the teardown transaction, the role
+ * first (its sessions end, so the schema drop does not wait on their locks). On another server the
+ * role and schema go in that server's transaction, committed before the control side.
+ */
+async function releaseAndDrop(ctx: LifecycleContext, tx: Tx, id: string, server: string, keepSchema: boolean): Promise<{ released: { mapped: string[]; claimed: string[]; dropped: boolean }; droppedKinds: string[] }> {
+  if (server === DEFAULT_SERVER) {
+    const postgres = keepSchema ? undefined : await dropPostgresResources(ctx, tx, id);
+    const released = await ctx.store.releaseGuildsAndDropSchema(tx, id, keepSchema, postgres?.inStatement.expressions ?? []);
+    return { released, droppedKinds: [...(postgres?.dropped ?? []), ...(postgres?.inStatement.kinds.filter((_, i) => released.droppedFirst[i]) ?? [])] };
+  }
+  const remote = keepSchema
+    ? { dropped: false, kinds: [] as string[] }
+    : await onServer(ctx, server, tx, async (stx) => {
+        const kinds: string[] = [];
+        for (const r of ctx.postgresResources) if (await r.drop(stx, id)) kinds.push(r.kind);
+        await ctx.store.removePlacement(stx, id);
+        return { dropped: await ctx.schemas.dropSchema(id, stx), kinds };
+      });
+  const released = await ctx.store.releaseGuildsAndDropSchema(tx, id, true);
+  return { released: { ...released, dropped: remote.dropped }, droppedKinds: remote.kinds };
 }
 
 async function recordTeardownFailure(ctx: LifecycleContext, id: string, actor: Actor, err: unknown): Promise<void> {

@@ -1,8 +1,11 @@
+import { ErrorCode, SandboxError } from '../errors.ts';
+import { DEFAULT_SERVER } from '../servers.ts';
 import type { Actor, Sandbox, SandboxHealth } from '../types.ts';
 import { guard, type LifecycleContext } from './context.ts';
 import { resolveFor } from './lookups.ts';
+import { withServer } from './on-server.ts';
 
-/** A sandbox and its health, resolved once (CLI `status`, `/sandbox status`). */
+/** A sandbox and its health, resolved once (CLI `status`, `/sandbox status`). SANDBOX_011 when its database server is down. */
 export const getStatus = (ctx: LifecycleContext, ref: string, actor: Actor): Promise<{ sandbox: Sandbox; health: SandboxHealth }> =>
   guard(async () => {
     const sandbox = await resolveFor(ctx, ref, actor);
@@ -13,9 +16,11 @@ export const getStatus = (ctx: LifecycleContext, ref: string, actor: Actor): Pro
 async function healthOf(ctx: LifecycleContext, sandbox: Sandbox): Promise<SandboxHealth> {
   let schema: SandboxHealth['schema'];
   try {
-    const stats = await ctx.schemas.getSchemaStats(sandbox.id);
+    const stats = await withServer(ctx, sandbox.server, (db) => ctx.schemas.getSchemaStats(sandbox.id, db));
     schema = { ...stats, state: stats.exists ? 'ok' : 'missing' };
   } catch (err) {
+    // The server holding it is down: say so (SANDBOX_011, naming it), rather than a schema "error".
+    if (err instanceof SandboxError && err.code === ErrorCode.Unavailable && sandbox.status !== 'destroyed') throw err;
     schema = { exists: false, tables: [], totalRows: 0, state: 'error' };
     ctx.log.warn({ sandboxId: sandbox.id, err }, 'schema stats failed');
   }
@@ -71,6 +76,8 @@ export const getConnectionDetails = (ctx: LifecycleContext, ref: string, actor: 
       ...(ctx.events ? { SANDBOX_NATS_URL: ctx.events.natsUrl } : {}),
       SANDBOX_GUILD_IDS: s.guildIds.join(','),
       // Credentials and the NATS consumer (isolation and routing wiring: src/isolation.ts).
-      ...ctx.connectionEnv?.(s),
+      // Several servers: which one holds it (its URL is SANDBOX_DATABASE_URL's host).
+      ...(ctx.servers.several ? { SANDBOX_DATABASE_SERVER: s.server } : {}),
+      ...ctx.connectionEnv?.(s, s.server === DEFAULT_SERVER ? undefined : ctx.servers.handle(s.server).url),
     };
   });

@@ -2,6 +2,7 @@ import { ErrorCode, SandboxError } from '../errors.ts';
 import { actorLabel, type Actor, type Sandbox } from '../types.ts';
 import { guard, type LifecycleContext } from './context.ts';
 import { getById, resolveFor } from './lookups.ts';
+import { onServer } from './on-server.ts';
 
 /**
  * `upgrade <sandbox>`: applies the template files recorded after the sandbox's template version to
@@ -18,9 +19,13 @@ export const upgrade = (ctx: LifecycleContext, ref: string, actor: Actor): Promi
         throw new SandboxError(ErrorCode.InvalidTransition, `${target.name} is ${row?.status ?? 'gone'}; only running or expired sandboxes can be upgraded.`, { status: row?.status });
       }
       const from = row.templateVersion ?? 'initial';
-      const r = await ctx.schemas.upgradeSchema(row.schemaName, from, tx, { template: ctx.template });
+      // On its server (see onServer): the template files and the re-grant there, the version and audit here.
+      const r = await onServer(ctx, row.server, tx, async (stx) => {
+        const upgraded = await ctx.schemas.upgradeSchema(row.schemaName, from, stx, { template: ctx.template });
+        if (upgraded.applied.length || upgraded.version !== row.templateVersion) await ctx.onSchemaRebuilt?.(stx, target.id);
+        return upgraded;
+      });
       if (r.applied.length === 0 && r.version === row.templateVersion) return [];
-      await ctx.onSchemaRebuilt?.(tx, target.id);
       await ctx.store.setTemplateVersion(tx, target.id, r.version);
       await ctx.store.audit(tx, target.id, 'template_upgraded', actor, { from, to: r.version, applied: r.applied });
       return r.applied;

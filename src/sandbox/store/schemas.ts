@@ -87,6 +87,25 @@ export class SchemaProvisioner {
   }
 
   /**
+   * A keyset slice (by name) of the sandbox-pattern schemas of the database `sql` is connected to
+   * (another server's: the per-server orphan pass), after `after`. `next` is null at the end.
+   */
+  async schemaSlice(sql: Sql, after: string | null, limit: number): Promise<{ schemas: string[]; next: string | null }> {
+    const rows = await sql.$queryRaw<{ nspname: string; pattern: boolean }[]>`
+      SELECT nspname::text AS nspname, is_sandbox_schema_name(nspname::text) AS pattern FROM pg_namespace
+      WHERE nspname >= 'sandbox_'::name AND nspname < 'sandbox\`'::name AND nspname > ${after ?? 'sandbox_'}::name
+      ORDER BY nspname LIMIT ${limit}::int`;
+    return { schemas: rows.filter((r) => r.pattern).map((r) => r.nspname), next: rows.length === limit ? rows[rows.length - 1]!.nspname : null };
+  }
+
+  /** Which of these schema names exist in the database `sql` is connected to (one probe of pg_namespace's name index each). */
+  async existingSchemas(sql: Sql, names: string[]): Promise<Set<string>> {
+    if (!names.length) return new Set();
+    const rows = await sql.$queryRaw<{ nspname: string }[]>`SELECT nspname::text AS nspname FROM pg_namespace WHERE nspname = ANY(${names}::text[]::name[])`;
+    return new Set(rows.map((r) => r.nspname));
+  }
+
+  /**
    * Sandbox-pattern schemas with no live (not destroyed) row. One query: a range scan on
    * pg_namespace's name index, then the exact pattern, then an index probe of the live rows.
    * With `limit`, only the next slice of sandbox-pattern schemas after `after` is looked at.

@@ -24,7 +24,11 @@ export const toSandbox = (row: Row): Sandbox => ({
   lastActivityAt: row.lastActivityAt,
   metadata: (row.metadata ?? {}) as Record<string, unknown>,
   templateVersion: row.templateVersion,
+  server: row.server,
 });
+
+/** An interactive transaction on any of our databases (another placement server's: see lifecycle/on-server.ts), with the same timeouts. */
+export const transactionOn = <T>(db: PrismaClient, fn: (tx: Tx) => Promise<T>): Promise<T> => db.$transaction(fn, TX_OPTIONS);
 
 /** One audit row to write. */
 export interface AuditEntry {
@@ -53,6 +57,8 @@ export interface LockedRow {
   schemaName: string;
   expiresAt: Date;
   templateVersion: string | null;
+  /** The database server holding its schema and role (sandboxes.server). */
+  server: string;
 }
 
 /** A live claim on a guild, as the join rules read it. */
@@ -74,7 +80,7 @@ export interface SelectedRow {
 
 /** What create's first commit did: inserted the row, or refused it for a limit or a mapped guild. */
 export type InsertCreatingResult =
-  | { inserted: true; schemaName: string; at: Date }
+  | { inserted: true; schemaName: string; at: Date; server: string }
   | { inserted: false; refused: 'owner_limit'; count: number }
   | { inserted: false; refused: 'total_limit'; count: number }
   | { inserted: false; refused: 'guild_mapped'; guildId: string; mappedTo: string };
@@ -117,7 +123,7 @@ export class SandboxStore {
 
   /** An interactive transaction with timeouts that tolerate PGlite running one at a time. */
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    return this.prisma.$transaction(fn, TX_OPTIONS);
+    return transactionOn(this.prisma, fn);
   }
 
   // ------------------------------------------------------------ audit and status
@@ -213,7 +219,7 @@ export class SandboxStore {
   /** Locks the sandbox row (FOR UPDATE): first in the lock order, before its mappings and claims. */
   async lockSandboxRow(tx: Tx, id: string): Promise<LockedRow | undefined> {
     const [row] = await tx.$queryRaw<LockedRow[]>`
-      SELECT status::text AS status, schema_name AS "schemaName", expires_at AS "expiresAt", template_version AS "templateVersion" FROM sandboxes WHERE id = ${id}::uuid FOR UPDATE`;
+      SELECT status::text AS status, schema_name AS "schemaName", expires_at AS "expiresAt", template_version AS "templateVersion", server FROM sandboxes WHERE id = ${id}::uuid FOR UPDATE`;
     return row;
   }
 
@@ -221,7 +227,7 @@ export class SandboxStore {
   async lockSandboxKeyAndRow(tx: Tx, id: string, opts: { /** Another key taken first (clone: the new sandbox's, then the source's). */ firstKey?: string } = {}): Promise<LockedRow | undefined> {
     const first = opts.firstKey ?? `sandbox:${id}`;
     const [row] = await tx.$queryRaw<LockedRow[]>`
-      SELECT s.status::text AS status, s.schema_name AS "schemaName", s.expires_at AS "expiresAt", s.template_version AS "templateVersion"
+      SELECT s.status::text AS status, s.schema_name AS "schemaName", s.expires_at AS "expiresAt", s.template_version AS "templateVersion", s.server
       FROM (SELECT pg_advisory_xact_lock(hashtextextended(${first}, 0)) AS a, pg_advisory_xact_lock(hashtextextended(${`sandbox:${id}`}, 0)) AS b) AS k, sandboxes s
       WHERE s.id = ${id}::uuid FOR UPDATE OF s`;
     return row;
@@ -240,7 +246,7 @@ export class SandboxStore {
       SELECT s.id::text AS id, s.name, s.owner, s.status::text AS status, s.schema_name AS "schemaName",
              ARRAY(SELECT g.guild_id FROM sandbox_guild_mapping g WHERE g.sandbox_id = s.id ORDER BY g.created_at) AS "guildIds",
              s.created_at AS "createdAt", s.expires_at AS "expiresAt", s.destroyed_at AS "destroyedAt",
-             s.last_activity_at AS "lastActivityAt", s.metadata, s.template_version AS "templateVersion"
+             s.last_activity_at AS "lastActivityAt", s.metadata, s.template_version AS "templateVersion", s.server
       FROM sandboxes s WHERE s.id = ${id}::uuid`;
     return row ?? null;
   }
@@ -264,7 +270,7 @@ export class SandboxStore {
       SELECT s.id::text AS id, s.name, s.owner, s.status::text AS status, s.schema_name AS "schemaName",
              ARRAY(SELECT g.guild_id FROM sandbox_guild_mapping g WHERE g.sandbox_id = s.id ORDER BY g.created_at) AS "guildIds",
              s.created_at AS "createdAt", s.expires_at AS "expiresAt", s.destroyed_at AS "destroyedAt",
-             s.last_activity_at AS "lastActivityAt", s.metadata, s.template_version AS "templateVersion"
+             s.last_activity_at AS "lastActivityAt", s.metadata, s.template_version AS "templateVersion", s.server
       FROM sandbox_guild_mapping m JOIN sandboxes s ON s.id = m.sandbox_id
       WHERE m.guild_id = ${guildId}`;
     return row ?? null;
@@ -313,10 +319,10 @@ export class SandboxStore {
     row: NewSandboxRow,
     actor: Actor,
     auditDetails: Record<string, unknown>,
-    conditions: { cap: number; freeGuilds: string[]; maxTotal?: number; asyncCommit: boolean },
+    conditions: { cap: number; freeGuilds: string[]; maxTotal?: number; asyncCommit: boolean; /** Where it may go (see sandbox_insert_creating's placement rule); default the control server. */ servers?: string[] },
   ): Promise<InsertCreatingResult> {
     const now = this.clock();
-    type Result = { r_schema_name: string | null; r_refused: string | null; r_count: number | null; r_guild_id: string | null; r_mapped_name: string | null };
+    type Result = { r_schema_name: string | null; r_refused: string | null; r_count: number | null; r_guild_id: string | null; r_mapped_name: string | null; r_server: string | null };
     // On PGlite every connection shares one session: concurrent statements outside a transaction
     // can lose their results there (seen: an empty result under 10 concurrent creates). Its
     // interactive transactions run one at a time, so there the statement runs inside one.
@@ -324,9 +330,9 @@ export class SandboxStore {
       SELECT * FROM sandbox_insert_creating(
         ${row.id}::uuid, ${row.name}, ${row.owner}, ${now}::timestamptz, ${row.expiresAt}::timestamptz, ${JSON.stringify(row.metadata)}::jsonb,
         ${actorLabel(actor)}, ${JSON.stringify(auditDetails)}::jsonb, ${[...COUNTED_STATUSES]}::text[]::sandbox_status[], ${conditions.cap}::int,
-        ${conditions.freeGuilds}::text[], ${conditions.maxTotal ?? null}::int, ${conditions.asyncCommit}::boolean)`;
+        ${conditions.freeGuilds}::text[], ${conditions.maxTotal ?? null}::int, ${conditions.asyncCommit}::boolean, ${conditions.servers ?? ['default']}::text[])`;
     const [r] = (await this.isEmbedded()) ? await this.transaction((tx) => run(tx)) : await run(this.prisma);
-    if (r?.r_schema_name) return { inserted: true, schemaName: r.r_schema_name, at: now };
+    if (r?.r_schema_name) return { inserted: true, schemaName: r.r_schema_name, at: now, server: r.r_server ?? 'default' };
     switch (r?.r_refused) {
       case 'owner_limit':
         return { inserted: false, refused: 'owner_limit', count: r.r_count ?? conditions.cap };
@@ -337,6 +343,25 @@ export class SandboxStore {
       default:
         throw new SandboxError(ErrorCode.Conflict, 'The sandbox could not be recorded; please try again.');
     }
+  }
+
+  /**
+   * On a placement server (not `default`), in that server's transaction: the sandbox's row as that
+   * server's sandbox_self_status() reads it, so a worker logged in there as the sandbox's role learns
+   * that it is live (the SDK checks this). Only what that function needs; always `running` (an expired
+   * sandbox is connectable too; a destroyed one has no role left to log in with). The control
+   * database's row stays the truth for everything else.
+   */
+  async recordPlacement(tx: Tx, row: { id: string; name: string; owner: string; schemaName: string; createdAt: Date; expiresAt: Date; server: string }): Promise<void> {
+    await tx.$executeRaw`
+      INSERT INTO sandboxes (id, name, owner, status, schema_name, created_at, expires_at, last_activity_at, status_changed_at, server)
+      VALUES (${row.id}::uuid, ${row.name}, ${row.owner}, 'running', ${row.schemaName}, ${row.createdAt}, ${row.expiresAt}, ${row.createdAt}, ${row.createdAt}, ${row.server})
+      ON CONFLICT (id) DO UPDATE SET status = 'running'`;
+  }
+
+  /** Removes what recordPlacement wrote (in the placement server's teardown transaction). Idempotent. */
+  async removePlacement(tx: Tx, id: string): Promise<void> {
+    await tx.$executeRaw`DELETE FROM sandboxes WHERE id = ${id}::uuid`;
   }
 
   /** Records the template version a running or expired sandbox's schema now has (reset, upgrade); no status change. */
@@ -368,10 +393,11 @@ export class SandboxStore {
   }
 
   /** A keyset slice of live (running/expired) sandbox ids after `afterId`: rotate-credentials and the role drift pass. */
-  async liveSandboxIds(afterId: string | null, limit: number): Promise<{ ids: string[]; next: string | null }> {
+  async liveSandboxIds(afterId: string | null, limit: number, server?: string): Promise<{ ids: string[]; next: string | null }> {
+    const onServer = server === undefined ? Prisma.empty : Prisma.sql`AND server = ${server}`;
     const rows = await this.prisma.$queryRaw<{ id: string }[]>`
       SELECT id::text AS id FROM sandboxes
-      WHERE status IN ('running', 'expired') AND id > ${afterId ?? '00000000-0000-0000-0000-000000000000'}::uuid
+      WHERE status IN ('running', 'expired') AND id > ${afterId ?? '00000000-0000-0000-0000-000000000000'}::uuid ${onServer}
       ORDER BY id LIMIT ${limit}::int`;
     return { ids: rows.map((r) => r.id), next: rows.length === limit ? rows[rows.length - 1]!.id : null };
   }

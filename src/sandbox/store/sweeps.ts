@@ -102,10 +102,11 @@ export class SweepQueries {
    * same at any size). Returns the slice's last id as the next cursor (null at the end).
    */
   async missingSchemas(afterId: string | null, batch: number): Promise<{ missing: (SelectedRow & { name: string; schema_name: string })[]; next: string | null }> {
+    // Only the sandboxes on this (the control) server: the others' schemas are on their own servers (liveSlice).
     const rows = await this.db.$queryRaw<(SelectedRow & { name: string; schema_name: string; present: boolean })[]>`
       WITH slice AS MATERIALIZED (
         SELECT id, status, name, schema_name FROM sandboxes
-        WHERE status IN ('running', 'expired') AND id > ${afterId ?? '00000000-0000-0000-0000-000000000000'}::uuid
+        WHERE status IN ('running', 'expired') AND server = 'default' AND id > ${afterId ?? '00000000-0000-0000-0000-000000000000'}::uuid
         ORDER BY id LIMIT ${batch}::int
       )
       -- A probe of pg_namespace's name index per row (LATERAL ... LIMIT 1), never a hash of the whole catalog.
@@ -115,6 +116,26 @@ export class SweepQueries {
       ORDER BY s.id`;
     const next = rows.length === batch ? rows[rows.length - 1]!.id : null;
     return { missing: rows.filter((r) => !r.present).map(({ present: _p, ...r }) => r), next };
+  }
+
+  /**
+   * A keyset slice (by id) of running/expired sandboxes placed on `server`, for the per-server drift
+   * checks (the schema's existence is then asked of that server). `next` is null at the end.
+   */
+  async liveSlice(server: string, afterId: string | null, batch: number): Promise<{ rows: (SelectedRow & { name: string; schema_name: string })[]; next: string | null }> {
+    const rows = await this.db.$queryRaw<(SelectedRow & { name: string; schema_name: string })[]>`
+      SELECT id::text AS id, status::text AS status, name, schema_name FROM sandboxes
+      WHERE server = ${server} AND status IN ('running', 'expired') AND id > ${afterId ?? '00000000-0000-0000-0000-000000000000'}::uuid
+      ORDER BY id LIMIT ${batch}::int`;
+    return { rows, next: rows.length === batch ? rows[rows.length - 1]!.id : null };
+  }
+
+  /** Status and server of these ids in this control database (the per-server orphan passes). */
+  async placementsOf(ids: string[]): Promise<Map<string, { status: SandboxStatus; server: string }>> {
+    if (!ids.length) return new Map();
+    const rows = await this.db.$queryRaw<{ id: string; status: SandboxStatus; server: string }[]>`
+      SELECT id::text AS id, status::text AS status, server FROM sandboxes WHERE id = ANY(${ids}::text[]::uuid[])`;
+    return new Map(rows.map((r) => [r.id, { status: r.status, server: r.server }]));
   }
 
   /** Statuses of these ids in this control database (for the external-resource orphan pass). */

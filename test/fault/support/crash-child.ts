@@ -21,6 +21,7 @@ import type { ExternalResource, PostgresResource } from '../../../src/sandbox/re
 import { SandboxRoles } from '../../../src/sandbox/roles.ts';
 import { connectNats } from '../../../src/routing/nats.ts';
 import { SandboxStreams } from '../../../src/routing/streams.ts';
+import { openSandboxServers } from '../../../src/db/servers.ts';
 
 export interface CrashSpec {
   url: string;
@@ -40,6 +41,8 @@ export interface CrashSpec {
   template?: string;
   /** clone: the source sandbox (name or id). */
   source?: string;
+  /** SANDBOX_DATABASE_SERVERS besides the control database (placement). */
+  servers?: { name: string; url: string }[];
 }
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as CrashSpec;
@@ -68,7 +71,8 @@ if (spec.isolation) {
   }
   resources.push(new RedisAclResource(redis, credentials), new RedisKeysResource(redis));
 }
-const manager = new SandboxManager({ prisma, logger, faults, resources, postgresResources, limits: spec.maxPerOwner ? { maxPerOwner: spec.maxPerOwner } : {}, ...(spec.template ? { template: spec.template } : {}) });
+const servers = spec.servers?.length ? openSandboxServers(spec.servers, { url: spec.url, prisma, pool }, logger) : undefined;
+const manager = new SandboxManager({ prisma, logger, faults, resources, postgresResources, ...(servers ? { servers } : {}), limits: spec.maxPerOwner ? { maxPerOwner: spec.maxPerOwner } : {}, ...(spec.template ? { template: spec.template } : {}) });
 
 const result =
   spec.op === 'create'
