@@ -52,8 +52,36 @@ async function messages(stream: string, guildId: string): Promise<Array<{ conten
     .map((e) => ({ content: String(e.d.content), msgId: e.msgId }));
 }
 
+/** Where a bot keeps shard 0's session. */
+interface Persisted {
+  read(): Promise<unknown>;
+  write(value: unknown): Promise<void>;
+}
+
+const sessionKey = `${keyPrefix}session:0`;
+const inRedis: Persisted = {
+  read: () => redis.get(sessionKey),
+  write: async (value) => void (await redis.set(sessionKey, String(value))),
+};
+const inBotState = (env: Env): Persisted => {
+  const state = new BotStore(env.db.prisma);
+  return { read: () => state.readState('gateway:session:0'), write: (value) => state.writeState('gateway:session:0', value as never) };
+};
+
+/** A fake Discord and a database for the enclosing describe block, closed after it. */
+function useEnv(): () => Env {
+  let env: Env | undefined;
+  beforeAll(async () => {
+    env = await setupEnv();
+  });
+  afterAll(async () => {
+    await env?.close();
+  });
+  return () => env!;
+}
+
 /** Stops the app as a crash would leave things: the gateway keeps the session, the store keeps what was written. */
-async function crash(env: Env, app: App, persisted: { read(): Promise<unknown>; write(v: unknown): Promise<void> }, snapshot: unknown): Promise<void> {
+async function crash(env: Env, app: App, persisted: Persisted, snapshot: unknown): Promise<void> {
   env.fake.keepSessionsOnClose(true);
   await app.stop();
   env.fake.keepSessionsOnClose(false);
@@ -62,15 +90,12 @@ async function crash(env: Env, app: App, persisted: { read(): Promise<unknown>; 
 }
 
 describe('resume across a restart (Redis, routing on)', () => {
+  const current = useEnv();
   let env: Env;
   let home: { guildId: string; ownerId: string };
   let other: { guildId: string; ownerId: string };
   let sandboxStream: string;
-  const sessionKey = `${keyPrefix}session:0`;
-  const persisted = {
-    read: async () => redis.get(sessionKey),
-    write: async (v: unknown) => void (await redis.set(sessionKey, String(v))),
-  };
+  const persisted = inRedis;
   const vars = {
     NATS_URL,
     REDIS_URL,
@@ -81,13 +106,10 @@ describe('resume across a restart (Redis, routing on)', () => {
     SANDBOX_EVENTS_MAX_BYTES: String(1024 * 1024),
   };
 
-  beforeAll(async () => {
-    env = await setupEnv();
+  beforeAll(() => {
+    env = current();
     home = addGuild(env.fake);
     other = addGuild(env.fake);
-  });
-  afterAll(async () => {
-    await env?.close();
   });
 
   it('resumes (no IDENTIFY), becomes ready, answers /sandbox, and every event is on its stream exactly once', async () => {
@@ -111,7 +133,7 @@ describe('resume across a restart (Redis, routing on)', () => {
     };
     burst('a', 20);
     await waitFor(async () => (await messages(sandboxStream, home.guildId)).length === 20 && (await messages(production, other.guildId)).length === 20, 'phase a stored', 15_000, 50);
-    await waitFor(async () => JSON.parse((await persisted.read()) ?? '{}').sequence > 40, 'the session persisted past phase a', 10_000, 25);
+    await waitFor(async () => JSON.parse(String((await persisted.read()) ?? '{}')).sequence > 40, 'the session persisted past phase a', 10_000, 25);
     const snapshot = await persisted.read();
     // Published by this process after the snapshot: the next one replays them, and the stream drops the repeats.
     burst('b', 10);
@@ -152,24 +174,19 @@ describe('resume across a restart (Redis, routing on)', () => {
 });
 
 describe('events received but not yet published when the process dies', () => {
-  let env: Env;
+  const current = useEnv();
+  const persisted = inRedis;
   let proxy: TcpProxy;
-  const sessionKey = `${keyPrefix}session:0`;
-  const persisted = {
-    read: async () => redis.get(sessionKey),
-    write: async (v: unknown) => void (await redis.set(sessionKey, String(v))),
-  };
 
   beforeAll(async () => {
     proxy = await TcpProxy.start({ host: '127.0.0.1', port: Number(new URL(NATS_URL).port || 4222) });
-    env = await setupEnv();
   });
   afterAll(async () => {
-    await env?.close();
     await proxy?.close();
   });
 
   it('are replayed by the RESUME and published: the persisted sequence stops at the last acked one', async () => {
+    const env = current();
     const guild = addGuild(env.fake);
     const vars = {
       NATS_URL: `nats://127.0.0.1:${proxy.port}`,
@@ -201,23 +218,12 @@ describe('events received but not yet published when the process dies', () => {
 });
 
 describe('resume across a restart (bot_state, routing off)', () => {
-  let env: Env;
-  let home: { guildId: string; ownerId: string };
-
-  beforeAll(async () => {
-    env = await setupEnv();
-    home = addGuild(env.fake);
-  });
-  afterAll(async () => {
-    await env?.close();
-  });
+  const current = useEnv();
 
   it('keeps the session in bot_state and resumes instead of identifying', async () => {
-    const state = new BotStore(env.db.prisma);
-    const persisted = {
-      read: () => state.readState('gateway:session:0'),
-      write: (v: unknown) => state.writeState('gateway:session:0', v as never),
-    };
+    const env = current();
+    const home = addGuild(env.fake);
+    const persisted = inBotState(env);
     const first = await env.start();
     say(env, home.guildId, 'before');
     await waitFor(async () => ((await persisted.read()) as { sequence?: number } | null)?.sequence !== undefined, 'the session in bot_state', 10_000, 25);
@@ -237,18 +243,12 @@ describe('resume across a restart (bot_state, routing off)', () => {
 });
 
 describe('a persisted session Discord no longer knows', () => {
-  let env: Env;
-
-  beforeAll(async () => {
-    env = await setupEnv();
-  });
-  afterAll(async () => {
-    await env?.close();
-  });
+  const current = useEnv();
 
   it('is refused (op 9), removed, and the shard identifies and becomes ready as usual', async () => {
+    const env = current();
     const { guildId, ownerId } = addGuild(env.fake);
-    const state = new BotStore(env.db.prisma);
+    const persisted = inBotState(env);
     const stale = {
       sessionId: 'expired-session',
       resumeURL: env.fake.gatewayUrl,
@@ -257,35 +257,25 @@ describe('a persisted session Discord no longer knows', () => {
       sequence: 99,
       ready: { user: { id: env.fake.state.botUser.id, username: 'bot', discriminator: '0', bot: true }, application: { id: env.fake.state.botUser.id, flags: 0 } },
     };
-    await state.writeState('gateway:session:0', stale);
+    await persisted.write(stale);
     const identifies = env.fake.identifies.length;
     const app = await env.start();
     expect(env.fake.identifies.length).toBe(identifies + 1);
     expect(env.fake.resumes).toBe(0);
     expect(app.client.guilds.cache.has(guildId)).toBe(true); // a real READY: the guilds are listed
-    await waitFor(async () => ((await state.readState('gateway:session:0')) as { sessionId?: string } | null)?.sessionId === env.fake.identifies.at(-1)!.sessionId, 'the new session persisted', 10_000, 25);
+    await waitFor(async () => ((await persisted.read()) as { sessionId?: string } | null)?.sessionId === env.fake.identifies.at(-1)!.sessionId, 'the new session persisted', 10_000, 25);
     const listed = await finalText(env.fake.sendCommand(sandboxCommand({ guildId, userId: ownerId, subcommand: 'list' })));
     expect(listed).toContain('No sandboxes.');
   });
 });
 
 describe('guild rules after a resume (the guild cache starts empty; what happened meanwhile is replayed)', () => {
-  let env: Env;
-
-  beforeAll(async () => {
-    env = await setupEnv();
-  });
-  afterAll(async () => {
-    await env?.close();
-  });
+  const current = useEnv();
 
   it('maps a guild joined meanwhile, unmaps one left, keeps one in an outage, and does not re-map an unregistered one', async () => {
+    const env = current();
     const operator = { kind: 'operator', name: 'resume-test' } as const;
-    const state = new BotStore(env.db.prisma);
-    const persisted = {
-      read: () => state.readState('gateway:session:0'),
-      write: (v: unknown) => state.writeState('gateway:session:0', v as never),
-    };
+    const persisted = inBotState(env);
     const first = await env.start();
     const [joiner, leaver, outageOwner, unregOwner] = [snowflake(), snowflake(), snowflake(), snowflake()];
     const joined = await first.manager.create({ name: 'joined-meanwhile', owner: joiner }, operator);
