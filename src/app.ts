@@ -7,6 +7,7 @@ import { createRedisProbe } from './redis.ts';
 import { wireIsolation } from './isolation.ts';
 import { RoutingService } from './routing/service.ts';
 import { createClient } from './bot/client.ts';
+import { createResumableGateway } from './bot/gateway/resumable-gateway.ts';
 import { Confirmations } from './bot/confirmations.ts';
 import { Dispatcher } from './bot/dispatcher.ts';
 import { createRateLimiter } from './bot/rate-limit.ts';
@@ -73,9 +74,19 @@ export async function startApp(opts: AppOptions): Promise<App> {
     : undefined;
   if (!routing) logger.info('event routing off (NATS_URL is not set)');
   // GATEWAY_INTENTS only matter when their events are routed; without routing, Guilds alone.
+  // Shard sessions persisted (Redis, else bot_state) so that a restarted process RESUMEs; see src/bot/gateway/.
+  const gateway = createResumableGateway({
+    redisUrl: config.redisUrl,
+    keyPrefix: config.gateway.keyPrefix,
+    identifyWindowMs: config.gateway.identifyWindowMs,
+    botStore,
+    acks: routing?.acks,
+    logger,
+  });
   const client = createClient(opts.apiUrl ?? config.discord.apiUrl, {
     waitGuildTimeoutMs: opts.waitGuildTimeoutMs,
     intents: routing ? config.routing.intents.bits : undefined,
+    ws: gateway.ws,
     shards: config.shards,
   });
   // Guilds of shards other processes hold: presence from bot_guilds, permissions by REST.
@@ -116,6 +127,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     directory,
     dispatcher,
     logger,
+    resumedShards: gateway.resumedShards,
     onReady: async (c, shards) => {
       // Once across processes: the one holding shard 0 registers (and skips when the definitions are unchanged).
       if (!shards.ids.includes(0)) {
@@ -133,8 +145,8 @@ export async function startApp(opts: AppOptions): Promise<App> {
     notifier: createDmNotifier(client, config.sweeper.graceMs),
     observer: metrics.sweeperObserver(),
     claimRechecks: () =>
-      registry.retryDeferredClaims((guildId) => {
-        const guild = client.guilds.cache.get(guildId);
+      registry.retryDeferredClaims(async (guildId) => {
+        const guild = await directory.guild(guildId);
         return guild?.available ? { ownerId: guild.ownerId, verify: (userId) => directory.canManageGuild(guildId, userId) } : null;
       }),
   });
@@ -155,9 +167,13 @@ export async function startApp(opts: AppOptions): Promise<App> {
     dispatcher.stopAccepting();
     await sweeper.stop();
     await dispatcher.drain(opts.drainTimeoutMs ?? 10_000);
+    // Closes with 1000, which ends the gateway sessions: their persisted copies are removed (the next start identifies).
+    // With GATEWAY_RESUME_AFTER_STOP the sessions stay open and are persisted after the last publishes (below).
+    if (config.gateway.resumeAfterStop) gateway.keepSessionsOnStop();
     await client.destroy();
     // After the gateway: every event received is handed to NATS (or counted as dropped) before we go.
     await routing?.close().catch((err: unknown) => logger.warn({ err: { message: (err as Error).message } }, 'closing event routing failed'));
+    await gateway.close();
     await http.stop();
     await redis?.close();
     await isolation.close();
@@ -180,6 +196,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   } catch (err) {
     await client.destroy().catch(() => undefined);
     await routing?.close().catch(() => undefined);
+    await gateway.close();
     await http.stop();
     await redis?.close();
     await isolation.close();

@@ -34,6 +34,12 @@ export interface Config {
   routing: RoutingConfig;
   /** Per-user limit on mutating slash commands (issue 8 item 6). */
   rateLimit: { perMinute: number; keyPrefix: string };
+  /**
+   * Gateway sessions and the identify throttle in Redis (with REDIS_URL): key prefix GATEWAY_KEY_PREFIX.
+   * GATEWAY_RESUME_AFTER_STOP: a clean stop keeps the sessions resumable too (default off: it ends them).
+   * GATEWAY_IDENTIFY_WINDOW_MS: the Redis identify throttle's window, for tests only (Discord's is 5 s, the default).
+   */
+  gateway: { keyPrefix: string; resumeAfterStop: boolean; identifyWindowMs: number };
   /** Enforced isolation (per-sandbox PostgreSQL role and Redis ACL user). */
   isolation: IsolationConfig;
   /** SHARD_COUNT and SHARD_IDS: the gateway shards this process runs. */
@@ -131,6 +137,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { require
       perMinute: int('RATE_LIMIT_PER_MINUTE', 10, 1, 1_000_000),
       keyPrefix: str('RATE_LIMIT_KEY_PREFIX') ?? 'sandbox-bot:ratelimit:',
     },
+    gateway: {
+      keyPrefix: str('GATEWAY_KEY_PREFIX') ?? 'sandbox-bot:gateway:',
+      resumeAfterStop: onOff(env, 'GATEWAY_RESUME_AFTER_STOP', false, problems),
+      identifyWindowMs: int('GATEWAY_IDENTIFY_WINDOW_MS', 5000, 100, 60_000),
+    },
     isolation: { enabled: false, credentialSecret: undefined },
     routing: parseRoutingConfig(env, problems),
     shards: parseShardConfig(env, problems),
@@ -154,16 +165,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { require
 const ON = new Set(['on', 'true', '1', 'yes']);
 const OFF = new Set(['off', 'false', '0', 'no']);
 
+/** An on/off switch; anything else is a problem. */
+function onOff(env: NodeJS.ProcessEnv, key: string, fallback: boolean, problems: string[]): boolean {
+  const raw = env[key]?.trim().toLowerCase();
+  if (!raw) return fallback;
+  if (ON.has(raw)) return true;
+  if (OFF.has(raw)) return false;
+  problems.push(`${key} must be on or off`);
+  return fallback;
+}
+
 /** SANDBOX_ISOLATION and SANDBOX_CREDENTIAL_SECRET. The secret's value never appears in a problem message. */
 function isolationConfig(env: NodeJS.ProcessEnv, databaseUrl: string | undefined, problems: string[]): IsolationConfig {
-  const raw = env.SANDBOX_ISOLATION?.trim().toLowerCase();
-  let enabled = databaseUrl !== undefined;
-  if (raw) {
-    if (ON.has(raw)) enabled = true;
-    else if (OFF.has(raw)) enabled = false;
-    else problems.push('SANDBOX_ISOLATION must be on or off');
-  }
-  if (enabled && databaseUrl === undefined && raw && ON.has(raw)) {
+  const enabled = onOff(env, 'SANDBOX_ISOLATION', databaseUrl !== undefined, problems);
+  // Off by default without DATABASE_URL, so on here means SANDBOX_ISOLATION=on.
+  if (enabled && databaseUrl === undefined) {
     problems.push('SANDBOX_ISOLATION=on needs DATABASE_URL: the embedded database has no login roles, so it cannot enforce isolation');
   }
   const secret = env.SANDBOX_CREDENTIAL_SECRET?.trim();

@@ -1,4 +1,4 @@
-import { Client, GatewayIntentBits, Options, Status } from 'discord.js';
+import { Client, GatewayIntentBits, Options, Status, type WebSocketOptions } from 'discord.js';
 import { NO_MENTIONS } from './replies.ts';
 import type { ShardConfig, ShardSet } from '../shards.ts';
 
@@ -53,6 +53,8 @@ export interface ClientOptions {
   waitGuildTimeoutMs?: number | undefined;
   /** Gateway intents bitfield (config.routing.intents.bits); Guilds is always added. Default Guilds only. */
   intents?: number | undefined;
+  /** The gateway's sharding strategy and identify throttler (src/bot/gateway/resumable-gateway.ts). */
+  ws?: Pick<WebSocketOptions, 'buildStrategy' | 'buildIdentifyThrottler'> | undefined;
   /** SHARD_COUNT / SHARD_IDS; unset: discord.js's default (one shard). */
   shards?: ShardConfig | undefined;
 }
@@ -79,6 +81,7 @@ export function createClient(apiUrl?: string, opts: ClientOptions = {}): Client 
     ...(opts.waitGuildTimeoutMs !== undefined ? { waitGuildTimeout: opts.waitGuildTimeoutMs } : {}),
     allowedMentions: { ...NO_MENTIONS },
     ...(apiUrl ? { rest: { api: apiUrl } } : {}),
+    ...(opts.ws ? { ws: opts.ws } : {}),
     makeCache: Options.cacheWithLimits({
       ApplicationCommandManager: NOTHING,
       ApplicationEmojiManager: NOTHING,

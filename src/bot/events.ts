@@ -3,7 +3,7 @@ import type { Logger } from '../logger.ts';
 import type { GuildRegistry } from '../sandbox/guild-registry.ts';
 import type { Dispatcher } from './dispatcher.ts';
 import type { DiscordGuildDirectory } from './guild-directory.ts';
-import { ownsGuild, type ShardSet } from '../shards.ts';
+import { ownsGuild, shardOf, type ShardSet } from '../shards.ts';
 import { heldShards } from './client.ts';
 
 export interface EventDeps {
@@ -14,6 +14,12 @@ export interface EventDeps {
   logger: Logger;
   /** Runs once per READY, after reconciliation (command registration), with the shards this process holds. */
   onReady?: (client: Client<true>, shards: ShardSet) => Promise<void>;
+  /**
+   * Shards that resumed a session persisted by an earlier process (src/bot/gateway/). Their guild cache starts empty
+   * and Discord replays what they missed (GUILD_CREATE, GUILD_DELETE…), so an empty cache is not "removed from every
+   * guild": reconciliation applies the join rules to the guilds it sees and unmaps none of their guilds.
+   */
+  resumedShards?: ReadonlySet<number>;
 }
 
 /**
@@ -58,22 +64,31 @@ export function attachEvents(deps: EventDeps): AttachedEvents {
     safe('clientReady', async (c: Client<true>) => {
       try {
         const shards = heldShards(c);
-        log.info({ user: c.user.tag, guilds: c.guilds.cache.size, shards: shards.ids, shardCount: shards.count }, 'gateway ready');
+        const resumed = deps.resumedShards ?? new Set<number>();
+        log.info({ user: c.user.tag, guilds: c.guilds.cache.size, shards: shards.ids, shardCount: shards.count, resumedShards: [...resumed] }, 'gateway ready');
         const present = [...c.guilds.cache.values()].map((g: Guild) => ({ id: g.id, ownerId: g.available ? g.ownerId : null, available: g.available }));
-        // Only this process's shards' guilds: another process's guilds are neither listed here nor ours to mark as left.
-        await registry.reconcile(present, verifierFor, (guildId) => ownsGuild(shards, guildId)).catch((err) => log.error({ err }, 'guild reconciliation failed'));
+        // Only this process's shards' guilds: another process's guilds are neither listed here nor ours to mark as left;
+        // nor are those of a shard that resumed (its removals are replayed as events).
+        const owns = (guildId: string) => ownsGuild(shards, guildId) && !resumed.has(shardOf(guildId, shards.count));
+        await registry.reconcile(present, verifierFor, owns).catch((err) => log.error({ err }, 'guild reconciliation failed'));
         await deps.onReady?.(c, shards).catch((err) => log.error({ err }, 'ready task failed'));
       } finally {
         markReady();
       }
     }),
   );
+  // After a resume from a persisted session the cache starts empty: a guild the bot was already in arrives as a
+  // guildCreate too, so it gets the rules of a guild seen again (a deliberately unregistered guild stays unmapped).
+  const fromResumedShard = (guild: Guild) => deps.resumedShards?.has(guild.shardId) === true;
   client.on(
     Events.GuildCreate,
     safe('guildCreate', (guild: Guild) =>
       track(
         guild.id,
-        registry.onGuildJoin(guild.id, guild.ownerId, verifierFor(guild.id)).then((outcome) => log.info({ guildId: guild.id, ...outcome }, 'joined guild')),
+        (fromResumedShard(guild)
+          ? registry.onGuildSeen({ id: guild.id, ownerId: guild.ownerId }, verifierFor(guild.id))
+          : registry.onGuildJoin(guild.id, guild.ownerId, verifierFor(guild.id))
+        ).then((outcome) => outcome && log.info({ guildId: guild.id, ...outcome }, 'joined guild')),
       ),
     ),
   );
@@ -91,6 +106,12 @@ export function attachEvents(deps: EventDeps): AttachedEvents {
       await registry.onGuildRemoved(guild.id);
     }),
   );
+  // discord.js emits guildDelete only for cached guilds; after a resume a replayed removal may be of an uncached one.
+  const removedWhileUncached = safe('guildDelete', (guildId: string) => registry.onGuildRemoved(guildId));
+  client.on(Events.Raw, (packet: { t?: string; d?: { id?: unknown; unavailable?: unknown } }, shardId: number) => {
+    if (packet.t !== 'GUILD_DELETE' || packet.d?.unavailable === true || typeof packet.d?.id !== 'string') return;
+    if (deps.resumedShards?.has(shardId) && !client.guilds.cache.has(packet.d.id)) removedWhileUncached(packet.d.id);
+  });
   client.on(Events.GuildUnavailable, (guild) => log.warn({ guildId: guild.id }, 'guild unavailable (outage); mappings kept'));
   client.on(Events.InteractionCreate, (interaction) => void dispatcher.handle(interaction));
   client.on(Events.Error, (err) => log.error({ err }, 'client error'));

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Client } from 'discord.js';
 import type { Logger } from '../logger.ts';
-import type { EventRouter } from './router.ts';
+import type { AckedSequences } from './acked-sequences.ts';
+import type { EventRouter, RouteInput } from './router.ts';
 import { gatewayMsgId, guildOf } from './subjects.ts';
 import type { GatewayDispatch } from './types.ts';
 
@@ -28,6 +29,8 @@ export interface IngestOptions {
   holdGuild?: (guildId: string) => Promise<void> | undefined;
   /** Default 5 s. */
   holdTimeoutMs?: number;
+  /** Told of every dispatch received and of its outcome (the gateway persists the last contiguous acked sequence). */
+  acks?: AckedSequences;
 }
 
 /**
@@ -42,16 +45,20 @@ export function attachIngest(client: Client, router: EventRouter, logger: Logger
   const onRaw = (packet: GatewayDispatch, shardId: number): void => {
     try {
       if (packet.op !== 0 || typeof packet.t !== 'string' || typeof packet.s !== 'number') return;
-      if (packet.t === 'INTERACTION_CREATE' && isOwnInteraction(packet.d)) return;
       const receivedAt = performance.now();
       // discord.js keeps the session (updated before each dispatch is emitted) on the shard; its typings mark it private.
       const shard = client.ws.shards.get(shardId) as unknown as { sessionInfo?: { sessionId?: string } | null } | undefined;
       const session = shard?.sessionInfo?.sessionId;
+      if (packet.t === 'INTERACTION_CREATE' && isOwnInteraction(packet.d)) {
+        if (session) opts.acks?.skip(shardId, session, packet.s);
+        return;
+      }
       if (!session && !warnedNoSession) {
         warnedNoSession = true;
         log.warn({ shardId, t: packet.t }, 'dispatch before the session is known; its message id uses a per-process placeholder');
       }
-      const input = { msgId: gatewayMsgId(shardId, session ?? noSession, packet.s), receivedAt };
+      const done = session ? opts.acks?.track(shardId, session, packet.s) : undefined;
+      const input = { msgId: gatewayMsgId(shardId, session ?? noSession, packet.s), receivedAt, done };
       if (!opts.holdGuild) return router.route(packet, input);
       const guildId = guildOf(packet);
       const queue = guildId === undefined ? undefined : held.get(guildId);
@@ -62,7 +69,7 @@ export function attachIngest(client: Client, router: EventRouter, logger: Logger
       log.error({ err: { message: (err as Error).message }, t: packet?.t }, 'routing a dispatch failed');
     }
   };
-  type Held = [GatewayDispatch, { msgId: string; receivedAt: number }];
+  type Held = [GatewayDispatch, RouteInput];
   const held = new Map<string, Held[]>();
   const hold = (guildId: string, first: Held): void => {
     const queue: Held[] = [first];
@@ -88,6 +95,7 @@ export function attachIngest(client: Client, router: EventRouter, logger: Logger
           try {
             router.route(packet, input);
           } catch (err) {
+            input.done?.('rejected');
             log.error({ err: { message: (err as Error).message }, t: packet.t }, 'routing a dispatch failed');
           }
         }

@@ -5,6 +5,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../logger.ts';
 import { publicNatsUrl, type RoutingConfig } from './config.ts';
+import { AckedSequences } from './acked-sequences.ts';
 import { attachIngest, type IngestOptions } from './ingest.ts';
 import { RoutingMetrics } from './metrics.ts';
 import { connectNats } from './nats.ts';
@@ -38,6 +39,8 @@ export class RoutingService {
   readonly publisher: EventPublisher;
   readonly router: EventRouter;
   readonly metrics: RoutingMetrics | undefined;
+  /** Per shard, the last gateway sequence whose dispatches are all published (what a RESUME may start after). */
+  readonly acks = new AckedSequences();
   private readonly natsReady: Promise<NatsConnection>;
   private nc: NatsConnection | undefined;
   private streamsDriver: SandboxStreams | undefined;
@@ -80,9 +83,9 @@ export class RoutingService {
   }
 
   /** Routes every dispatch the client receives (except our own interactions). */
-  attach(client: Client, ingest: IngestOptions = {}): void {
+  attach(client: Client, ingest: Omit<IngestOptions, 'acks'> = {}): void {
     this.detach?.();
-    this.detach = attachIngest(client, this.router, this.opts.logger, ingest);
+    this.detach = attachIngest(client, this.router, this.opts.logger, { ...ingest, acks: this.acks });
   }
 
   /** The manager's observer hook: a process applies its own committed mapping change at once. */

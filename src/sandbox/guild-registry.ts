@@ -215,13 +215,16 @@ export class GuildRegistry {
    * in, still unmapped, whose claims may be checked again. `lookup` gives the guild's owner and
    * a claimant check from the live session (null when this process cannot see the guild).
    */
-  async retryDeferredClaims(lookup: (guildId: string) => { ownerId: string | null; verify: ClaimantCheck } | null, batch = 100): Promise<number> {
+  async retryDeferredClaims(
+    lookup: (guildId: string) => Promise<{ ownerId: string | null; verify: ClaimantCheck } | null>,
+    batch = 100,
+  ): Promise<number> {
     const guilds = await this.store.findGuildsWithDeferredClaims(this.manager.now(), this.manager.limits.maxClaimCheckAttempts, batch);
     let retried = 0;
     for (const guildId of guilds) {
-      const live = lookup(guildId);
-      if (!live) continue;
       try {
+        const live = await lookup(guildId);
+        if (!live) continue;
         await this.onGuildJoin(guildId, live.ownerId, live.verify);
         retried++;
       } catch (err) {

@@ -83,6 +83,7 @@ beforeAll(async () => {
     DATABASE_URL: env.db.url,
     SANDBOX_CREDENTIAL_SECRET: SECRET,
     REDIS_URL,
+    GATEWAY_KEY_PREFIX: `sbx-test:gateway:${tag}:`,
     NATS_URL,
     EVENTS_SUBJECT_PREFIX: PROD_PREFIX,
     EVENTS_STREAM: PROD_STREAM,
@@ -120,11 +121,14 @@ afterAll(async () => {
   // The destroy removes the sandbox's stream, ACL user, keys and role.
   if (sandboxId) await app?.manager.destroy(sandboxId, operator).catch(() => undefined);
   await jsm?.streams.delete(PROD_STREAM).catch(() => undefined);
-  const left = await admin.keys(`${PROD_REDIS_PREFIX}*`);
-  if (left.length) await admin.del(...left);
-  admin?.disconnect();
   await nc?.close();
   await env?.close();
+  // Production's keys, and the gateway's (its session is removed by the clean stop; the identify key expires anyway).
+  for (const keyPrefix of [PROD_REDIS_PREFIX, `sbx-test:gateway:${tag}:`]) {
+    const left = await admin.keys(`${keyPrefix}*`);
+    if (left.length) await admin.del(...left);
+  }
+  admin?.disconnect();
 });
 
 describe('the bot routing to two copies of the example worker', () => {

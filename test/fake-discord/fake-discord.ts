@@ -199,6 +199,16 @@ export class FakeDiscord {
     return this.gateway.resumes;
   }
 
+  /** Sessions survive a client's 1000/1001 close (as a killed process's session does): see Gateway.keepSessionsOnClose. */
+  keepSessionsOnClose(keep = true): void {
+    this.gateway.keepSessionsOnClose = keep;
+  }
+
+  /** Every accepted RESUME: its session, the seq the client resumed from, and how many dispatches were replayed. */
+  get resumeLog(): ReadonlyArray<{ sessionId: string; seq: number; replayed: number }> {
+    return this.gateway.resumeLog;
+  }
+
   addGuild(input: GuildInput): string {
     const guild = this.state.addGuild(input);
     this.gateway.dispatch('GUILD_CREATE', guildCreatePayload(this.state, guild));

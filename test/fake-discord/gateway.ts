@@ -49,7 +49,8 @@ interface GatewayFrame {
   d?: unknown;
 }
 
-const HISTORY_LIMIT = 500;
+/** Enough for a test that keeps dispatching while a bot process is down. */
+const HISTORY_LIMIT = 5000;
 /** Client close codes after which Discord drops the session (so a resume gets op 9). */
 const FINAL_CLOSE_CODES = new Set([1000, 1001]);
 
@@ -71,6 +72,13 @@ export class Gateway {
   private replayOnResume = 0;
   /** How many RESUMEs were accepted. */
   resumes = 0;
+  /**
+   * Keep sessions even when the client closes with 1000/1001, as Discord keeps the session of a process that died
+   * (kill -9 closes nothing): lets a test stop a bot in-process and resume its session from another.
+   */
+  keepSessionsOnClose = false;
+  /** Every accepted RESUME: its session, the seq the client sent and how many dispatches were replayed. */
+  readonly resumeLog: Array<{ sessionId: string; seq: number; replayed: number }> = [];
 
   constructor(
     private readonly host: GatewayHost,
@@ -176,7 +184,7 @@ export class Gateway {
     socket.on('close', (code: number) => {
       if (!session || session.socket !== socket) return;
       session.socket = null;
-      if (FINAL_CLOSE_CODES.has(code)) this.sessions.delete(session.id);
+      if (FINAL_CLOSE_CODES.has(code) && !this.keepSessionsOnClose) this.sessions.delete(session.id);
     });
   }
 
@@ -217,7 +225,9 @@ export class Gateway {
     const since = (typeof data.seq === 'number' ? data.seq : 0) - this.replayOnResume;
     this.replayOnResume = 0;
     this.resumes++;
-    for (const event of session.history) if (event.s > since) socket.send(JSON.stringify(event));
+    const replay = session.history.filter((event) => event.s > since);
+    this.resumeLog.push({ sessionId: session.id, seq: typeof data.seq === 'number' ? data.seq : 0, replayed: replay.length });
+    for (const event of replay) socket.send(JSON.stringify(event));
     this.send(session, 'RESUMED', {});
     for (const check of [...this.identifyWaiters]) check();
     return session;

@@ -11,7 +11,7 @@ import { SandboxStreams, ensureProductionStream } from '../../src/routing/stream
 import { FakeDiscord } from '../fake-discord/index.ts';
 import { addGuild } from '../e2e/support/harness.ts';
 import { createTestDatabase, snowflake, type TestDatabase } from '../support/db.ts';
-import { deleteStreams, insertSandbox, jetstreamManager, mapGuild, natsConnect, testTag, waitFor } from './support/routing.ts';
+import { deleteStreams, insertSandbox, jetstreamManager, mapGuild, natsConnect, storedEvents, testTag, waitFor, type StoredEvent } from './support/routing.ts';
 import { messageCreatePayload } from '../fake-discord/payloads.ts';
 
 const tag = testTag();
@@ -31,25 +31,7 @@ let unmapped: { guildId: string; ownerId: string };
 const made: string[] = [production];
 const raw: Array<{ t: string; s: number }> = [];
 
-interface Stored {
-  subject: string;
-  t: string;
-  guildId: string | undefined;
-  msgId: string;
-  d: Record<string, unknown>;
-}
-
-async function stored(stream: string): Promise<Stored[]> {
-  const info = await jsm.streams.info(stream);
-  const out: Stored[] = [];
-  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
-    const m = await jsm.streams.getMessage(stream, { seq });
-    if (!m) continue;
-    const body = m.json<{ t: string; d: Record<string, unknown> }>();
-    out.push({ subject: m.subject, t: body.t, guildId: m.header.get('Discord-Guild-Id') || undefined, msgId: m.header.get('Nats-Msg-Id'), d: body.d });
-  }
-  return out;
-}
+const stored = (stream: string): Promise<StoredEvent[]> => storedEvents(jsm, stream);
 
 function channelOf(guildId: string): string {
   return fake.state.guild(guildId).channelIds[0]!;

@@ -33,6 +33,18 @@ describe('configuration', () => {
   });
 });
 
+describe('gateway session configuration', () => {
+  it('defaults to a clean stop that ends the sessions, under the default key prefix; both are settable', () => {
+    expect(loadConfig({}).gateway).toEqual({ keyPrefix: 'sandbox-bot:gateway:', resumeAfterStop: false, identifyWindowMs: 5000 });
+    expect(loadConfig({ GATEWAY_KEY_PREFIX: 'team-a:gw:', GATEWAY_RESUME_AFTER_STOP: 'on', GATEWAY_IDENTIFY_WINDOW_MS: '500' }).gateway).toEqual({
+      keyPrefix: 'team-a:gw:',
+      resumeAfterStop: true,
+      identifyWindowMs: 500,
+    });
+    expect(() => loadConfig({ GATEWAY_RESUME_AFTER_STOP: 'maybe' })).toThrow(/GATEWAY_RESUME_AFTER_STOP must be on or off/);
+  });
+});
+
 describe('isolation configuration', () => {
   const secret = 'a-credential-secret-of-enough-length-0123456789';
 

@@ -29,4 +29,8 @@ export class BotStore {
   async writeState(key: string, value: Prisma.InputJsonValue): Promise<void> {
     await this.prisma.botState.upsert({ where: { key }, create: { key, value }, update: { value } });
   }
+
+  async deleteState(key: string): Promise<void> {
+    await this.prisma.botState.deleteMany({ where: { key } });
+  }
 }
