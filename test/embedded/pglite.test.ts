@@ -32,15 +32,28 @@ describe('embedded PostgreSQL (PGlite)', () => {
     // Raw protocol, so the interleaving is certain: A parses its statement, B parses another, then A binds and
     // executes. On one shared session B's Parse replaces A's unnamed statement, unless A's sequence runs alone.
     const url = new URL(db.url);
-    const open = (): Promise<pg.Connection> =>
+    // pg's Connection writes protocol messages as told; its typings leave most of that out.
+    interface Wire {
+      on(event: string, fn: (message: never) => void): void;
+      once(event: string, fn: (message: never) => void): void;
+      connect(port: number, host: string): void;
+      startup(config: Record<string, string>): void;
+      parse(query: { text: string; types: unknown[] }): void;
+      bind(config: { values: string[] }): void;
+      execute(config: object): void;
+      flush(): void;
+      sync(): void;
+      end(): void;
+    }
+    const open = (): Promise<Wire> =>
       new Promise((resolve, reject) => {
-        const con = new pg.Connection();
+        const con = new pg.Connection() as unknown as Wire;
         con.once('readyForQuery', () => resolve(con));
         con.once('errorMessage', reject);
         con.once('connect', () => con.startup({ user: 'postgres', database: 'postgres' }));
         con.connect(Number(url.port), url.hostname);
       });
-    const outcome = (con: pg.Connection): Promise<string> =>
+    const outcome = (con: Wire): Promise<string> =>
       new Promise((resolve) => {
         let got = 'no row';
         con.on('dataRow', (m: { fields: (string | null)[] }) => (got = m.fields.join(',')));
