@@ -107,20 +107,6 @@ export class SandboxStore {
     private readonly clock: () => Date,
   ) {}
 
-  private embedded: Promise<boolean> | undefined;
-
-  /** Whether the database is the embedded PGlite (asked once: its version() names it). */
-  isEmbedded(): Promise<boolean> {
-    this.embedded ??= this.prisma.$queryRaw<{ v: string }[]>`SELECT version() AS v`.then(
-      ([row]) => /\bPGlite\b/.test(row?.v ?? ''),
-      (err: unknown) => {
-        this.embedded = undefined;
-        throw err;
-      },
-    );
-    return this.embedded;
-  }
-
   /** An interactive transaction with timeouts that tolerate PGlite running one at a time. */
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     return transactionOn(this.prisma, fn);
@@ -323,15 +309,12 @@ export class SandboxStore {
   ): Promise<InsertCreatingResult> {
     const now = this.clock();
     type Result = { r_schema_name: string | null; r_refused: string | null; r_count: number | null; r_guild_id: string | null; r_mapped_name: string | null; r_server: string | null };
-    // On PGlite every connection shares one session: concurrent statements outside a transaction
-    // can lose their results there (seen: an empty result under 10 concurrent creates). Its
-    // interactive transactions run one at a time, so there the statement runs inside one.
     const run = (sql: Db) => sql.$queryRaw<Result[]>`
       SELECT * FROM sandbox_insert_creating(
         ${row.id}::uuid, ${row.name}, ${row.owner}, ${now}::timestamptz, ${row.expiresAt}::timestamptz, ${JSON.stringify(row.metadata)}::jsonb,
         ${actorLabel(actor)}, ${JSON.stringify(auditDetails)}::jsonb, ${[...COUNTED_STATUSES]}::text[]::sandbox_status[], ${conditions.cap}::int,
         ${conditions.freeGuilds}::text[], ${conditions.maxTotal ?? null}::int, ${conditions.asyncCommit}::boolean, ${conditions.servers ?? ['default']}::text[])`;
-    const [r] = (await this.isEmbedded()) ? await this.transaction((tx) => run(tx)) : await run(this.prisma);
+    const [r] = await run(this.prisma);
     if (r?.r_schema_name) return { inserted: true, schemaName: r.r_schema_name, at: now, server: r.r_server ?? 'default' };
     switch (r?.r_refused) {
       case 'owner_limit':
