@@ -2,7 +2,7 @@
 // environment variables, answers a command, and a SIGTERM stops it cleanly.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { FakeDiscord } from '../fake-discord/index.ts';
-import { startBotProcess, type BotProcess } from '../support/bot-process.ts';
+import { processEnv, startBotProcess, type BotProcess } from '../support/bot-process.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { addGuild, finalText, sandboxCommand } from './support/harness.ts';
 
@@ -23,12 +23,7 @@ afterAll(async () => {
 
 it('starts from the environment alone, answers /sandbox, and exits 0 on SIGTERM', async () => {
   const { guildId, ownerId } = addGuild(fake);
-  bot = await startBotProcess({
-    DISCORD_TOKEN: fake.token,
-    DISCORD_API_URL: fake.apiBase,
-    DATABASE_URL: db.url,
-    SANDBOX_CREDENTIAL_SECRET: 'bot-process-test-secret-0123456789abcdef',
-  });
+  bot = await startBotProcess(processEnv(fake, db.url));
   expect(bot.httpUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   await bot.waitReady();
   const handle = fake.sendCommand(sandboxCommand({ guildId, userId: ownerId, subcommand: 'list' }));

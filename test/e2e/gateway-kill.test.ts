@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeDiscord } from '../fake-discord/index.ts';
 import { messageCreatePayload } from '../fake-discord/payloads.ts';
 import { NATS_URL, deleteStreams, jetstreamManager, natsConnect, storedEvents, testTag, waitFor } from '../routing/support/routing.ts';
-import { startBotProcess, type BotProcess } from '../support/bot-process.ts';
+import { processEnv, startBotProcess, type BotProcess } from '../support/bot-process.ts';
 import { createTestDatabase, snowflake, type TestDatabase } from '../support/db.ts';
 import { addGuild, finalText, sandboxCommand } from './support/harness.ts';
 
@@ -48,15 +48,11 @@ afterAll(async () => {
   redis.disconnect();
 });
 
-const baseEnv = (): Record<string, string> => ({
-  DISCORD_TOKEN: fake.token,
-  DISCORD_API_URL: fake.apiBase,
-  DATABASE_URL: db.url,
-  SANDBOX_CREDENTIAL_SECRET: 'gateway-kill-test-secret-0123456789abcdef',
-  RATE_LIMIT_PER_MINUTE: '100000',
-  RATE_LIMIT_KEY_PREFIX: `${keyPrefix}rl:`,
-  GATEWAY_KEY_PREFIX: keyPrefix,
-});
+const baseEnv = (): Record<string, string> =>
+  processEnv(fake, db.url, {
+    RATE_LIMIT_KEY_PREFIX: `${keyPrefix}rl:`,
+    GATEWAY_KEY_PREFIX: keyPrefix,
+  });
 
 async function start(env: Record<string, string>, name: string): Promise<BotProcess> {
   const bot = await startBotProcess(env, { name });

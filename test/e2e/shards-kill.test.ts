@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeDiscord, messageCreatePayload, snowflakeOnShard } from '../fake-discord/index.ts';
 import { deleteStreams, jetstreamManager, natsConnect, NATS_URL, storedEvents, testTag, waitFor } from '../routing/support/routing.ts';
-import { startBotProcess, type BotProcess } from '../support/bot-process.ts';
+import { processEnv, startBotProcess, type BotProcess } from '../support/bot-process.ts';
 import { createTestDatabase, snowflake, type TestDatabase } from '../support/db.ts';
 import { deleteKeys } from '../support/redis.ts';
 import { addGuild, finalText, sandboxCommand } from './support/harness.ts';
@@ -30,23 +30,19 @@ let db: TestDatabase;
 let nc: NatsConnection;
 let jsm: JetStreamManager;
 
-const env = (shardIds: string): Record<string, string> => ({
-  DISCORD_TOKEN: fake.token,
-  DISCORD_API_URL: fake.apiBase,
-  DATABASE_URL: db.url,
-  SANDBOX_CREDENTIAL_SECRET: 'shards-kill-test-secret-0123456789abcdef',
-  RATE_LIMIT_PER_MINUTE: '100000',
-  RATE_LIMIT_KEY_PREFIX: `${keyPrefix}rl:`,
-  REDIS_URL,
-  GATEWAY_KEY_PREFIX: keyPrefix,
-  GATEWAY_IDENTIFY_WINDOW_MS: String(WINDOW_MS),
-  NATS_URL,
-  EVENTS_SUBJECT_PREFIX: `t${tag}.events`,
-  EVENTS_STREAM: production,
-  SANDBOX_EVENTS_MAX_BYTES: String(1024 * 1024),
-  SHARD_COUNT: '2',
-  SHARD_IDS: shardIds,
-});
+const env = (shardIds: string): Record<string, string> =>
+  processEnv(fake, db.url, {
+    RATE_LIMIT_KEY_PREFIX: `${keyPrefix}rl:`,
+    REDIS_URL,
+    GATEWAY_KEY_PREFIX: keyPrefix,
+    GATEWAY_IDENTIFY_WINDOW_MS: String(WINDOW_MS),
+    NATS_URL,
+    EVENTS_SUBJECT_PREFIX: `t${tag}.events`,
+    EVENTS_STREAM: production,
+    SANDBOX_EVENTS_MAX_BYTES: String(1024 * 1024),
+    SHARD_COUNT: '2',
+    SHARD_IDS: shardIds,
+  });
 
 beforeAll(async () => {
   nc = await natsConnect();

@@ -9,7 +9,7 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeDiscord, messageCreatePayload, snowflakeOnShard } from '../fake-discord/index.ts';
 import { deleteStreams, jetstreamManager, natsConnect, NATS_URL, storedEvents, testTag, waitFor } from '../routing/support/routing.ts';
-import { startBotProcess, type BotProcess } from '../support/bot-process.ts';
+import { processEnv, startBotProcess, type BotProcess } from '../support/bot-process.ts';
 import { countRows, createTestDatabase, snowflake, type TestDatabase } from '../support/db.ts';
 import { addGuild, finalText, sandboxCommand } from './support/harness.ts';
 
@@ -34,19 +34,15 @@ beforeAll(async () => {
   fake = await FakeDiscord.start();
   db = await createTestDatabase();
   for (const shard of [0, 1] as const) for (let i = 0; i < 3; i++) guilds[shard].push(addGuild(fake, { id: snowflakeOnShard(shard, 2) }));
-  const env = (shardIds: string): Record<string, string> => ({
-    DISCORD_TOKEN: fake.token,
-    DISCORD_API_URL: fake.apiBase,
-    DATABASE_URL: db.url,
-    SANDBOX_CREDENTIAL_SECRET: 'shards-processes-test-secret-0123456789abcdef',
-    RATE_LIMIT_PER_MINUTE: '100000',
-    NATS_URL,
-    EVENTS_SUBJECT_PREFIX: `t${tag}.events`,
-    EVENTS_STREAM: production,
-    GATEWAY_INTENTS: 'GuildMessages',
-    SHARD_COUNT: '2',
-    SHARD_IDS: shardIds,
-  });
+  const env = (shardIds: string): Record<string, string> =>
+    processEnv(fake, db.url, {
+      NATS_URL,
+      EVENTS_SUBJECT_PREFIX: `t${tag}.events`,
+      EVENTS_STREAM: production,
+      GATEWAY_INTENTS: 'GuildMessages',
+      SHARD_COUNT: '2',
+      SHARD_IDS: shardIds,
+    });
   bots.push(...(await Promise.all([startBotProcess(env('0'), { name: 'shard-0' }), startBotProcess(env('1'), { name: 'shard-1' })])));
   await Promise.all(bots.map((b) => b.waitReady(90_000)));
   // Started up completely (main.ts handles SIGTERM from then on): the sweeper's first pass follows startApp.
@@ -145,16 +141,7 @@ describe('SHARD_COUNT=auto', () => {
   it('one process runs the shard count GET /gateway/bot recommends', async () => {
     fake.setGatewayBot({ shards: 2, sessionStartLimit: { max_concurrency: 2 } });
     const before = fake.identifies.length;
-    const bot = await startBotProcess(
-      {
-        DISCORD_TOKEN: fake.token,
-        DISCORD_API_URL: fake.apiBase,
-        DATABASE_URL: db.url,
-        SANDBOX_CREDENTIAL_SECRET: 'shards-processes-test-secret-0123456789abcdef',
-        SHARD_COUNT: 'auto',
-      },
-      { name: 'auto' },
-    );
+    const bot = await startBotProcess(processEnv(fake, db.url, { SHARD_COUNT: 'auto' }), { name: 'auto' });
     bots.push(bot);
     await bot.waitReady(90_000);
     expect(await bot.waitForLog((l) => l.msg === 'gateway ready')).toMatchObject({ shards: [0, 1], shardCount: 2, guilds: 6 });

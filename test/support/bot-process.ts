@@ -30,6 +30,19 @@ export interface BotProcess {
   readonly exited: boolean;
 }
 
+/**
+ * A bot process's environment on this fake Discord and database: the test credential secret (isolation is on with
+ * DATABASE_URL) and the rate limit out of reach. `extra` adds or overrides variables.
+ */
+export const processEnv = (fake: { token: string; apiBase: string }, databaseUrl: string, extra: Record<string, string> = {}): Record<string, string> => ({
+  DISCORD_TOKEN: fake.token,
+  DISCORD_API_URL: fake.apiBase,
+  DATABASE_URL: databaseUrl,
+  SANDBOX_CREDENTIAL_SECRET: 'bot-process-test-secret-0123456789abcdef',
+  RATE_LIMIT_PER_MINUTE: '100000',
+  ...extra,
+});
+
 export interface BotProcessOptions {
   /** Shown in failure messages and prefixed to forwarded output. */
   name?: string;
