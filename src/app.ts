@@ -150,11 +150,13 @@ export async function startApp(opts: AppOptions): Promise<App> {
         return guild?.available ? { ownerId: guild.ownerId, verify: (userId) => directory.canManageGuild(guildId, userId) } : null;
       }),
   });
+  let startedUp = false;
   const http = new HttpServer({
     ...config.http,
     registry: metrics.registry,
     pingDatabase: () => botStore.ping(),
-    isGatewayReady: () => client.isReady(),
+    // Ready once the startup work is done (guilds reconciled, commands registered), not at the gateway's READY alone.
+    isGatewayReady: () => startedUp && client.isReady(),
     eventsHealth: () => routing?.health() ?? 'disabled',
     logger,
   });
@@ -193,6 +195,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     }
     await client.login(token);
     await ready;
+    startedUp = true;
   } catch (err) {
     await client.destroy().catch(() => undefined);
     await routing?.close().catch(() => undefined);

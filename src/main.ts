@@ -29,23 +29,40 @@ const logger = createLogger(config.logLevel);
 process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection'));
 process.on('uncaughtException', (err) => logger.fatal({ err }, 'uncaught exception'));
 
+// Handled from the start: a SIGTERM while the bot is still starting stops it cleanly once it has started; if
+// starting takes more than 15 s longer (the gateway unreachable), or a second signal comes, it exits at once.
+let stopRequested: NodeJS.Signals | undefined;
+let stopNow: ((signal: NodeJS.Signals) => void) | undefined;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopRequested) {
+      if (!stopNow) process.exit(1);
+      return;
+    }
+    stopRequested = signal;
+    if (stopNow) return stopNow(signal);
+    logger.info({ signal }, 'stop requested while starting; stopping once started');
+    setTimeout(() => {
+      logger.warn('still starting 15 s after the stop request; exiting');
+      logger.flush();
+      process.exit(1);
+    }, 15_000).unref();
+  });
+}
+
 try {
   const app = await startApp({ config, logger });
-  let stopping = false;
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, 'shutting down');
-      app.stop().then(
-        () => process.exit(0),
-        (err) => {
-          logger.error({ err }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
-    });
-  }
+  stopNow = (signal) => {
+    logger.info({ signal }, 'shutting down');
+    app.stop().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  if (stopRequested) stopNow(stopRequested);
 } catch (err) {
   // A configuration problem found at startup (a busy HTTP_PORT, a wrong DATABASE_URL) is one line, no stack.
   if (err instanceof SandboxError && err.isUserError) {

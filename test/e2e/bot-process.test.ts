@@ -33,3 +33,15 @@ it('starts from the environment alone, answers /sandbox, and exits 0 on SIGTERM'
   // The token never reaches a log line.
   expect(bot.logs.filter((l) => JSON.stringify(l).includes(fake.token))).toEqual([]);
 }, 120_000);
+
+it('a SIGTERM while it is still starting stops it cleanly once started (exit 0), not by the default action', async () => {
+  const starting = await startBotProcess(processEnv(fake, db.url), { name: 'starting' });
+  // Resolved at "http server listening": the gateway login, reconciliation and registration are still to come.
+  expect(starting.logs.some((l) => l.msg === 'gateway ready')).toBe(false);
+  expect(await starting.stop()).toBe(0);
+  const messages = starting.logs.map((l) => l.msg);
+  expect(messages).toContain('stop requested while starting; stopping once started');
+  expect(messages).toContain('gateway ready');
+  expect(messages.indexOf('gateway ready')).toBeLessThan(messages.indexOf('stopped'));
+  expect(messages).toContain('stopped');
+}, 120_000);
