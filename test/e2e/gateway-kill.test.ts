@@ -13,7 +13,7 @@ import { deleteKeys } from '../support/redis.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeDiscord } from '../fake-discord/index.ts';
 import { messageCreatePayload } from '../fake-discord/payloads.ts';
-import { NATS_URL, deleteStreams, jetstreamManager, natsConnect, storedEvents, testTag, waitFor } from '../routing/support/routing.ts';
+import { NATS_URL, deleteStreams, removeSandboxResources, sandboxIdsOf, jetstreamManager, natsConnect, storedEvents, testTag, waitFor } from '../routing/support/routing.ts';
 import { processEnv, startBotProcess, type BotProcess } from '../support/bot-process.ts';
 import { createTestDatabase, snowflake, type TestDatabase } from '../support/db.ts';
 import { addGuild, finalText, sandboxCommand } from './support/harness.ts';
@@ -41,6 +41,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const bot of bots) await bot.kill();
   await fake?.stop();
+  if (db) await removeSandboxResources(await sandboxIdsOf(db.pool), { jsm, redis });
   await db?.drop();
   await deleteStreams(jsm, made);
   await nc?.close();

@@ -14,7 +14,7 @@ import type { App } from '../../src/app.ts';
 import { BotStore } from '../../src/sandbox/store/bot-store.ts';
 import { TcpProxy } from '../fault/support/tcp-proxy.ts';
 import { messageCreatePayload } from '../fake-discord/payloads.ts';
-import { NATS_URL, deleteStreams, jetstreamManager, natsConnect, storedEvents, testTag, waitFor } from '../routing/support/routing.ts';
+import { NATS_URL, deleteStreams, removeSandboxResources, sandboxIdsOf, jetstreamManager, natsConnect, storedEvents, testTag, waitFor } from '../routing/support/routing.ts';
 import { snowflake } from '../support/db.ts';
 import { addGuild, finalText, sandboxCommand, setupEnv, type Env } from './support/harness.ts';
 
@@ -75,7 +75,9 @@ function useEnv(): () => Env {
     env = await setupEnv();
   });
   afterAll(async () => {
+    const ids = env ? await sandboxIdsOf(env.db.pool) : [];
     await env?.close();
+    await removeSandboxResources(ids, { jsm, redis });
   });
   return () => env!;
 }

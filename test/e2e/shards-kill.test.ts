@@ -11,7 +11,7 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeDiscord, messageCreatePayload, snowflakeOnShard } from '../fake-discord/index.ts';
-import { deleteStreams, jetstreamManager, natsConnect, NATS_URL, storedEvents, testTag, waitFor } from '../routing/support/routing.ts';
+import { deleteStreams, jetstreamManager, natsConnect, NATS_URL, removeSandboxResources, sandboxIdsOf, storedEvents, testTag, waitFor } from '../routing/support/routing.ts';
 import { processEnv, startBotProcess, type BotProcess } from '../support/bot-process.ts';
 import { createTestDatabase, snowflake, type TestDatabase } from '../support/db.ts';
 import { deleteKeys } from '../support/redis.ts';
@@ -56,6 +56,7 @@ afterAll(async () => {
   await fake?.stop();
   await deleteStreams(jsm, streams);
   await nc?.close();
+  if (db) await removeSandboxResources(await sandboxIdsOf(db.pool), { jsm, redis });
   await db?.drop();
   expect(await deleteKeys(redis, keyPrefix)).toEqual([]);
   redis.disconnect();

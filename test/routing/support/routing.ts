@@ -45,6 +45,31 @@ export async function deleteStreams(jsm: JetStreamManager, names: string[]): Pro
   for (const n of names) await jsm.streams.delete(n).catch(() => undefined);
 }
 
+/** Every sandbox id of a test database (for removeSandboxResources once its bots are stopped). */
+export async function sandboxIdsOf(pool: { query(text: string): Promise<{ rows: { id: string }[] }> }): Promise<string[]> {
+  return (await pool.query('SELECT id::text AS id FROM sandboxes')).rows.map((r) => r.id);
+}
+
+/**
+ * What these sandboxes made on the shared servers, gone whatever state a test left them in: their streams
+ * (`SANDBOX_<hex>`), Redis ACL users (`sandbox_<hex>`) and keys (`sandbox:<uuid>:…`). For tests whose bots create
+ * sandboxes they do not destroy; call it after the bots stopped (a running sweeper re-ensures what is missing).
+ */
+export async function removeSandboxResources(
+  ids: string[],
+  servers: { jsm?: JetStreamManager; redis?: { call(...args: string[]): Promise<unknown>; keys(pattern: string): Promise<string[]>; del(...keys: string[]): Promise<number> } },
+): Promise<void> {
+  for (const id of ids) {
+    const hex = id.replace(/-/g, '');
+    await servers.jsm?.streams.delete(`SANDBOX_${hex}`).catch(() => undefined);
+    if (servers.redis) {
+      await servers.redis.call('ACL', 'DELUSER', `sandbox_${hex}`);
+      const keys = await servers.redis.keys(`sandbox:${id}:*`);
+      if (keys.length) await servers.redis.del(...keys);
+    }
+  }
+}
+
 /** A message as stored on a stream: subject, dispatch type and data, guild and message id headers. */
 export interface StoredEvent {
   subject: string;
