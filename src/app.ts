@@ -82,6 +82,8 @@ export async function startApp(opts: AppOptions): Promise<App> {
     botStore,
     acks: routing?.acks,
     logger,
+    // The routing reads dispatches from 'raw'; these never reach discord.js, so they are emitted there directly.
+    routedOnly: (packet, shardId) => client.emit('raw', packet, shardId),
   });
   const client = createClient(opts.apiUrl ?? config.discord.apiUrl, {
     waitGuildTimeoutMs: opts.waitGuildTimeoutMs,

@@ -1,4 +1,4 @@
-import { Client, GatewayIntentBits, Options, Status, type WebSocketOptions } from 'discord.js';
+import { Client, GatewayIntentBits, Options, type WebSocketOptions } from 'discord.js';
 import { NO_MENTIONS } from './replies.ts';
 import type { ShardConfig, ShardSet } from '../shards.ts';
 
@@ -12,9 +12,10 @@ const NOTHING = 0;
 const isSelf = (client: () => Client) => (entry: { id: string }) => entry.id === client().user?.id;
 
 /**
- * Dispatches the bot itself never reads: with routing on they arrive only to be published (the 'raw' event), so
- * discord.js does not build and discard a Message, GuildMember, Presence… for each of them. Everything the bot
- * does read (READY, RESUMED, guilds, roles, channels, its own member and user, interactions) is still handled.
+ * Dispatches the bot itself never reads: with routing on they arrive only to be published (the 'raw' event). The
+ * gateway's sharding strategy hands them to the routing without passing them to discord.js, so it does not build
+ * and discard a Message, GuildMember, Presence… for each of them. Everything the bot does read (READY, RESUMED,
+ * guilds, roles, channels, its own member and user, interactions) is still handled.
  */
 export const ROUTED_ONLY_DISPATCHES: ReadonlySet<string> = new Set([
   'MESSAGE_CREATE',
@@ -111,7 +112,6 @@ export function createClient(apiUrl?: string, opts: ClientOptions = {}): Client 
     // Nothing above grows, so the default sweepers (threads) are all there is to sweep.
     sweepers: Options.DefaultSweeperSettings,
   });
-  skipRoutedOnly(client);
   return client;
 }
 
@@ -120,18 +120,4 @@ export function heldShards(client: Client): ShardSet {
   const { shards, shardCount } = client.options;
   const ids = typeof shards === 'number' ? [shards] : Array.isArray(shards) ? [...(shards as readonly number[])] : [0];
   return { ids, count: shardCount ?? 1 };
-}
-
-/** 'raw' (routing) is emitted before handlePacket, so skipping the handler changes nothing the ingest sees. */
-function skipRoutedOnly(client: Client): void {
-  const ws = client.ws as unknown as { status: Status; handlePacket?: (packet?: { t?: string }, shard?: unknown) => boolean };
-  const original = ws.handlePacket;
-  if (typeof original !== 'function') return;
-  ws.handlePacket = function (this: typeof ws, packet, shard) {
-    if (packet?.t && ROUTED_ONLY_DISPATCHES.has(packet.t)) {
-      // Once ready, call it without the packet: the queue of packets held until READY still drains as it would.
-      return this.status === Status.Ready ? original.call(this, undefined, shard) : true;
-    }
-    return original.call(this, packet, shard);
-  };
 }

@@ -19,6 +19,8 @@ export interface ResumableGatewayOptions {
   /** The Redis identify throttle's window (default 5 s, Discord's; tests shorten it) and how often sessions are written (default 250 ms). */
   identifyWindowMs?: number;
   persistIntervalMs?: number;
+  /** Receives the dispatches discord.js never sees (see ResumableShardingStrategy); called only once logged in. */
+  routedOnly: (packet: { t: string }, shardId: number) => void;
 }
 
 /** What app.ts needs: the discord.js `ws` options, which shards resumed from the store, and a close for shutdown. */
@@ -49,7 +51,7 @@ export function createResumableGateway(opts: ResumableGatewayOptions): Resumable
   const resumed = new Set<number>();
   return {
     ws: {
-      buildStrategy: (manager) => new ResumableShardingStrategy(manager, sessions, resumed, opts.logger),
+      buildStrategy: (manager) => new ResumableShardingStrategy(manager, sessions, resumed, opts.logger, opts.routedOnly),
       buildIdentifyThrottler: async (manager) => {
         const maxConcurrency = (await manager.fetchGatewayInformation()).session_start_limit.max_concurrency;
         return redis

@@ -14,6 +14,7 @@ import {
 } from '@discordjs/ws';
 import { GatewayOpcodes, type GatewaySendPayload } from 'discord-api-types/v10';
 import type { Logger } from '../../logger.ts';
+import { ROUTED_ONLY_DISPATCHES } from '../client.ts';
 import type { ShardSessions } from './shard-sessions.ts';
 
 /**
@@ -31,6 +32,9 @@ import type { ShardSessions } from './shard-sessions.ts';
  *   dispatch (or RESUMED), a READY built from the persisted READY essentials with `guilds: []`. It has no sequence
  *   number, so the routing does not publish it. If Discord refuses the RESUME, the shard identifies and the real READY
  *   comes first: nothing is made up.
+ * - **Dispatches only routed, never handled** (ROUTED_ONLY_DISPATCHES: messages, presences, members…) go to
+ *   `routedOnly` (the app emits them as the client's 'raw' event, which the routing reads) instead of to discord.js,
+ *   which would build and discard an object for each.
  * - **Identify throttling** through the manager's `buildIdentifyThrottler` (shared through Redis when it is set).
  *   @discordjs/ws waits for it before IDENTIFY only; a RESUME never waits.
  */
@@ -47,6 +51,7 @@ export class ResumableShardingStrategy implements IShardingStrategy {
     /** Shards of this process that resumed a session persisted by an earlier one (their guild cache starts empty). */
     private readonly resumed: Set<number>,
     logger: Logger,
+    private readonly routedOnly: (packet: { t: string }, shardId: number) => void,
   ) {
     this.log = logger.child({ component: 'gateway-strategy' });
   }
@@ -117,6 +122,10 @@ export class ResumableShardingStrategy implements IShardingStrategy {
       this.resumed.delete(shardId);
     } else if ((event === WebSocketShardEvents.Dispatch || event === WebSocketShardEvents.Resumed) && this.awaitingFirstDispatch.delete(shardId)) {
       this.handReady(shardId);
+    }
+    if (event === WebSocketShardEvents.Dispatch) {
+      const packet = payload?.data as { t?: string } | undefined;
+      if (packet?.t !== undefined && ROUTED_ONLY_DISPATCHES.has(packet.t)) return this.routedOnly(packet as { t: string }, shardId);
     }
     this.manager.emit(event, { ...payload, shardId } as never);
   }
