@@ -528,22 +528,6 @@ export class SandboxStore {
     return row?.n ?? 0;
   }
 
-  /** Every claim on a guild except `keep`'s, deleted and audited `guild_claim_superseded`, in one statement. */
-  async supersedeClaims(tx: Tx, guildId: string, keepSandboxId: string, actor: Actor): Promise<string[]> {
-    const rows = await tx.$queryRaw<{ sandbox_id: string }[]>`
-      WITH gone AS (
-        DELETE FROM sandbox_guild_claims WHERE guild_id = ${guildId} AND sandbox_id <> ${keepSandboxId}::uuid
-        RETURNING sandbox_id, claimed_by
-      ), audited AS (
-        INSERT INTO sandbox_audit_log (sandbox_id, event_type, actor, details, created_at)
-        SELECT sandbox_id, 'guild_claim_superseded', ${actorLabel(actor)},
-               jsonb_build_object('guildId', ${guildId}::text, 'claimedBy', claimed_by, 'mappedTo', ${keepSandboxId}::text), ${this.clock()}::timestamptz
-        FROM gone RETURNING 1
-      )
-      SELECT sandbox_id::text AS sandbox_id FROM gone`;
-    return rows.map((r) => r.sandbox_id);
-  }
-
   /** Expired claims, deleted and audited `guild_claim_expired`, in one statement (at most `batch`). */
   async deleteExpiredClaims(now: Date, batch: number, actor: Actor): Promise<number> {
     const [row] = await this.prisma.$queryRaw<{ n: number }[]>`
@@ -572,13 +556,6 @@ export class SandboxStore {
         AND NOT EXISTS (SELECT 1 FROM sandbox_guild_mapping m WHERE m.guild_id = c.guild_id)
       LIMIT ${batch}::int`;
     return rows.map((r) => r.guild_id);
-  }
-
-  /** Every claim on a guild (any sandbox), deleted; returns each claim's sandbox with its owner. */
-  async deleteGuildClaims(tx: Tx, guildId: string): Promise<{ sandboxId: string; owner: string; name: string }[]> {
-    return tx.$queryRaw<{ sandboxId: string; owner: string; name: string }[]>`
-      WITH gone AS (DELETE FROM sandbox_guild_claims WHERE guild_id = ${guildId} RETURNING sandbox_id)
-      SELECT s.id::text AS "sandboxId", s.owner, s.name FROM gone g JOIN sandboxes s ON s.id = g.sandbox_id`;
   }
 
   /** The sandbox a guild is mapped to, with its owner (for release messages and audits). */
