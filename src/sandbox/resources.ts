@@ -47,6 +47,11 @@ export interface PostgresResource {
    * instead of following it. create() takes what it returns.
    */
   prepare?(sandboxId: string): PreparedCreate;
+  /**
+   * create() as a SQL expression, for the provisioning transaction's last statement (see
+   * SandboxStore.completeCreate), which evaluates it instead of sending a statement of its own.
+   */
+  createExpression(sandboxId: string, prepared?: PreparedCreate): Promise<Prisma.Sql>;
   /** Removes it. Idempotent: true when something was dropped. */
   drop(tx: Tx, sandboxId: string): Promise<boolean>;
   /**

@@ -2,14 +2,14 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../logger.ts';
 import { ErrorCode, SandboxError, isUniqueViolation, toSandboxError } from '../errors.ts';
 import type { ExternalResource } from '../resources.ts';
-import type { Tx } from '../store/store.ts';
+import type { AuditEntry, Tx } from '../store/store.ts';
 import { actorLabel, defaultOwner, type Actor, type CreateInput, type CreateResult, type Sandbox } from '../types.ts';
 import { defaultName, validateGuildIds, validateMetadata, validateName, validateOwner, validateTtlHours } from '../validation.ts';
 import { HOUR, fault, guard, mayActFor, routesChanged, throwGuildMapped, type LifecycleContext } from './context.ts';
 import { tearDown } from './destroy.ts';
 import { assertCanManageGuild, canManageGuild, claimGuild } from './guilds.ts';
 import { getById } from './lookups.ts';
-import { preparePostgresResources, regrant } from './postgres-resources.ts';
+import { createExpressions, preparePostgresResources, regrant } from './postgres-resources.ts';
 import { onServer } from './on-server.ts';
 import { DEFAULT_SERVER } from '../servers.ts';
 
@@ -257,23 +257,18 @@ async function provision(ctx: LifecycleContext, row: CreatingRow, plan: GuildPla
     });
     const templateVersion = built.templateVersion;
     const details = source.kind === 'clone' ? { schemaName, templateVersion, clonedFrom: source.sourceId } : { schemaName, templateVersion, ...(source.empty ? { empty: true } : {}) };
-    const audits: Parameters<typeof ctx.store.auditMany>[1] = [{ sandboxId: id, eventType: source.kind === 'clone' ? 'schema_cloned' : 'schema_created', actor, details: local ? details : { ...details, server } }];
+    const audits: AuditEntry[] = [{ sandboxId: id, eventType: source.kind === 'clone' ? 'schema_cloned' : 'schema_created', actor, details: local ? details : { ...details, server } }];
     for (const r of ctx.postgresResources) audits.push({ sandboxId: id, eventType: `${r.kind}_created`, actor, details: {} });
-    const skipped: string[] = [];
-    for (const guildId of plan.map) {
-      const inserted = await ctx.store.mapGuildIfFree(tx, id, guildId);
-      if (inserted) audits.push({ sandboxId: id, eventType: 'guild_registered', actor, details: { guildId } });
-      else if (skipMapped) skipped.push(guildId);
-      else await throwGuildMapped(ctx, tx, guildId);
-    }
     for (const guildId of plan.claim) await claimGuild(ctx, tx, id, guildId, actor);
     await fault(ctx, 'create:before-running', id);
-    // schema_created and guild_registered are written by the status change's own statement, before status_changed.
-    await ctx.store.changeStatus(tx, id, 'creating', 'running', actor, {}, templateVersion === null ? {} : { templateVersion }, { before: audits });
-    // The role (isolation on) last, just before the commit: made for a new schema, or re-granted on a clone's
-    // copied objects. Its GRANT CONNECT locks the database's catalog row until the commit, so every concurrent
-    // create waits there: nothing else of this transaction may run inside that window. (On another server it was made there.)
-    if (local) await regrant(ctx, tx, id, prepared);
+    // ONE statement: the mappings, creating → running (schema_created, role_created and guild_registered
+    // audited before status_changed), and last the role (isolation on): made for a new schema, or
+    // re-granted on a clone's copied objects. Its GRANT CONNECT locks the database's catalog row until
+    // the commit, so every concurrent create waits there: nothing else of this transaction runs inside
+    // that window. (On another server it was made there.)
+    const { mapped } = await ctx.store.completeCreate(tx, { id, guildIds: plan.map, actor, templateVersion, before: audits, last: local ? await createExpressions(ctx, id, prepared) : [] });
+    const skipped = plan.map.filter((g) => !mapped.includes(g));
+    if (skipped.length && !skipMapped) await throwGuildMapped(ctx, tx, skipped[0]!);
     return { skipped, templateVersion };
   });
 }

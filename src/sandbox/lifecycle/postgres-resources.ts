@@ -12,6 +12,10 @@ export async function regrant(ctx: LifecycleContext, tx: Tx, id: string, prepare
   for (const [i, r] of ctx.postgresResources.entries()) await r.create(tx, id, prepared[i]);
 }
 
+/** Each resource's create() as an expression (in ctx.postgresResources' order), for the provisioning transaction's last statement. */
+export const createExpressions = (ctx: LifecycleContext, id: string, prepared: (PreparedCreate | undefined)[]): Promise<Prisma.Sql[]> =>
+  Promise.all(ctx.postgresResources.map((r, i) => r.createExpression(id, prepared[i])));
+
 /** Starts each resource's database-free preparation (see PostgresResource.prepare), in ctx.postgresResources' order. */
 export const preparePostgresResources = (ctx: LifecycleContext, id: string): (PreparedCreate | undefined)[] => ctx.postgresResources.map((r) => r.prepare?.(id));
 

@@ -27,10 +27,15 @@ export class SandboxRoles implements PostgresResource {
 
   /** Creates the role (or re-keys and re-grants an existing one) after the schema exists in `tx`. Returns the role name. */
   async create(tx: RoleSql, sandboxId: string, prepared?: PreparedCreate): Promise<string> {
+    const [row] = await tx.$queryRaw<{ name: string }[]>`SELECT ${await this.createExpression(sandboxId, prepared)} AS name`;
+    return row!.name;
+  }
+
+  /** create() as an expression (its value is the role name), for the provisioning transaction's last statement. */
+  async createExpression(sandboxId: string, prepared?: PreparedCreate): Promise<Prisma.Sql> {
     const id = canonicalSandboxId(sandboxId);
     const verifier = prepared && canonicalSandboxId(prepared.sandboxId) === id ? await prepared.value : await this.verifierFor(id);
-    const [row] = await tx.$queryRaw<{ name: string }[]>`SELECT create_sandbox_role(${id}::uuid, ${verifier}) AS name`;
-    return row!.name;
+    return Prisma.sql`create_sandbox_role(${id}::uuid, ${verifier})`;
   }
 
   /** Starts computing the role's SCRAM verifier (PBKDF2 on the thread pool) so that it overlaps the schema DDL. */

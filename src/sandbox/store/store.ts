@@ -38,6 +38,12 @@ export interface AuditEntry {
   details?: Record<string, unknown>;
 }
 
+const auditEvent = (e: AuditEntry) => ({ eventType: e.eventType, actor: actorLabel(e.actor), details: e.details ?? {} });
+
+/** A compare-and-set on one sandbox's status that found another status: someone changed it meanwhile. */
+const lostRace = (id: string, from: SandboxStatus, to: SandboxStatus): SandboxError =>
+  new SandboxError(ErrorCode.Conflict, 'The sandbox was changed by someone else at the same time. Please try again.', { id, from, to });
+
 /** Columns a status change may set along with the status. */
 export interface StatusExtras {
   /** The time written as status_changed_at (and destroyed_at); default now. */
@@ -146,11 +152,32 @@ export class SandboxStore {
     /** Audit rows of the same step written in the same statement, before and after `status_changed` (single id only). */
     around: { before?: AuditEntry[]; after?: AuditEntry[] } = {},
   ): Promise<string[]> {
+    const list = typeof ids === 'string' ? [ids] : ids;
+    const change = this.statusChange(list, from, to, actor, details, extras, around);
+    if (list.length === 0) return [];
+    const moved = await tx.$queryRaw<{ id: string }[]>`WITH ${change} SELECT id::text AS id FROM moved`;
+    if (typeof ids === 'string' && moved.length !== 1) throw lostRace(ids, from, to);
+    return moved.map((m) => m.id);
+  }
+
+  /**
+   * The status change itself, as the CTEs `moved` (the compare-and-set UPDATE: its RETURNING id) and
+   * `audited` (its audit rows, in order: `around.before`, then the rows of `beforeSql`, a jsonb array
+   * computed in the same statement, then `status_changed` and `around.after`). Only changeStatus and
+   * completeCreate use it: no other SQL writes a status.
+   */
+  private statusChange(
+    list: string[],
+    from: SandboxStatus,
+    to: SandboxStatus,
+    actor: Actor,
+    details: Record<string, unknown>,
+    extras: StatusExtras,
+    around: { before?: AuditEntry[]; beforeSql?: Prisma.Sql; after?: AuditEntry[] },
+  ): Prisma.Sql {
     if (!canTransition(from, to)) {
       throw new SandboxError(ErrorCode.InvalidTransition, `A sandbox cannot go from ${from} to ${to}.`, { from, to });
     }
-    const list = typeof ids === 'string' ? [ids] : ids;
-    if (list.length === 0) return [];
     const now = extras.at ?? this.clock();
     const sets: Prisma.Sql[] = [Prisma.sql`status = ${to}::sandbox_status`, Prisma.sql`status_changed_at = ${now}::timestamptz`];
     if (to === 'destroyed') sets.push(Prisma.sql`destroyed_at = ${now}::timestamptz`);
@@ -159,29 +186,52 @@ export class SandboxStore {
     if (extras.nextAttemptAt !== undefined) sets.push(Prisma.sql`next_attempt_at = ${extras.nextAttemptAt}::timestamptz`);
     if (extras.destroyAttempts !== undefined) sets.push(Prisma.sql`destroy_attempts = ${extras.destroyAttempts}::int`);
     if (extras.templateVersion !== undefined) sets.push(Prisma.sql`template_version = ${extras.templateVersion}`);
-    const entry = (e: AuditEntry) => ({ eventType: e.eventType, actor: actorLabel(e.actor), details: e.details ?? {} });
-    const events = JSON.stringify([
-      ...(around.before ?? []).map(entry),
-      { eventType: 'status_changed', actor: actorLabel(actor), details: { from, to, ...details } },
-      ...(around.after ?? []).map(entry),
-    ]);
-    const moved = await tx.$queryRaw<{ id: string }[]>`
-      WITH moved AS (
+    const before = JSON.stringify((around.before ?? []).map(auditEvent));
+    const rest = JSON.stringify([{ eventType: 'status_changed', actor: actorLabel(actor), details: { from, to, ...details } }, ...(around.after ?? []).map(auditEvent)]);
+    const events = around.beforeSql ? Prisma.sql`${before}::jsonb || ${around.beforeSql} || ${rest}::jsonb` : Prisma.sql`${before}::jsonb || ${rest}::jsonb`;
+    return Prisma.sql`
+      moved AS (
         UPDATE sandboxes SET ${Prisma.join(sets, ', ')}
         WHERE id = ANY(${list}::text[]::uuid[]) AND status = ${from}::sandbox_status
         RETURNING id
       ), audited AS (
         INSERT INTO sandbox_audit_log (sandbox_id, event_type, actor, details, created_at)
         SELECT m.id, e.a->>'eventType', e.a->>'actor', e.a->'details', ${now}::timestamptz
-        FROM moved m CROSS JOIN jsonb_array_elements(${events}::jsonb) WITH ORDINALITY AS e(a, ord)
+        FROM moved m CROSS JOIN jsonb_array_elements(${events}) WITH ORDINALITY AS e(a, ord)
         ORDER BY m.id, e.ord
         RETURNING 1
+      )`;
+  }
+
+  /**
+   * The end of a create's provisioning transaction, in ONE statement: the guilds mapped when free
+   * (as mapGuildIfFree, their `guild_registered` rows audited by the status change), creating →
+   * running with `before` and those rows audited first, and then, once all of that has run, the
+   * `last` expressions (the role: its GRANT CONNECT locks the database's catalog row until the
+   * commit, so concurrent creates queue there; nothing else of the transaction follows it).
+   * Returns the guilds this statement mapped. A lost race on the status is SANDBOX_010 (the
+   * caller's transaction rolls back).
+   */
+  async completeCreate(
+    tx: Tx,
+    args: { id: string; guildIds: string[]; actor: Actor; templateVersion: string | null; before: AuditEntry[]; last: Prisma.Sql[] },
+  ): Promise<{ mapped: string[] }> {
+    const { id, actor } = args;
+    const now = this.clock();
+    const registered = Prisma.sql`(SELECT coalesce(jsonb_agg(jsonb_build_object('eventType', 'guild_registered', 'actor', ${actorLabel(actor)}::text,
+      'details', jsonb_build_object('guildId', i.guild_id)) ORDER BY array_position(${args.guildIds}::text[], i.guild_id)), '[]'::jsonb) FROM ins i)`;
+    const change = this.statusChange([id], 'creating', 'running', actor, {}, { at: now, ...(args.templateVersion === null ? {} : { templateVersion: args.templateVersion }) }, { before: args.before, beforeSql: registered });
+    const last = args.last.length ? Prisma.sql`, ${Prisma.join(args.last.map((e, i) => Prisma.sql`${e} AS ${Prisma.raw(`last_${i}`)}`), ', ')}` : Prisma.empty;
+    // FROM (`done`, which reads every CTE) is evaluated before the target list: `last` runs after the rest.
+    const [r] = await tx.$queryRaw<{ mapped: string[]; moved: number }[]>`
+      WITH ${this.mapGuilds(id, args.guildIds, actor, now)}, ${change},
+      done AS MATERIALIZED (
+        SELECT ARRAY(SELECT guild_id FROM ins) AS mapped, (SELECT count(*) FROM moved)::int AS moved,
+               (SELECT count(*) FROM audited) AS audited, (SELECT count(*) FROM superseded) AS superseded
       )
-      SELECT id::text AS id FROM moved`;
-    if (typeof ids === 'string' && moved.length !== 1) {
-      throw new SandboxError(ErrorCode.Conflict, 'The sandbox was changed by someone else at the same time. Please try again.', { id: ids, from, to });
-    }
-    return moved.map((m) => m.id);
+      SELECT d.mapped, d.moved${last} FROM done d`;
+    if (r!.moved !== 1) throw lostRace(id, 'creating', 'running');
+    return { mapped: r!.mapped };
   }
 
   // ------------------------------------------------------------ route change log
@@ -403,22 +453,32 @@ export class SandboxStore {
    * `guild_claim_superseded` (by `actor`, default the guild-join job).
    */
   async mapGuildIfFree(tx: Tx, sandboxId: string, guildId: string, actor: Actor = { kind: 'system', job: 'guild-join' }): Promise<boolean> {
-    const now = this.clock();
     const [r] = await tx.$queryRaw<{ n: number }[]>`
-      WITH ins AS (
-        INSERT INTO sandbox_guild_mapping (guild_id, sandbox_id, created_at) VALUES (${guildId}, ${sandboxId}::uuid, ${now})
+      WITH ${this.mapGuilds(sandboxId, [guildId], actor, this.clock())}
+      SELECT count(*)::int AS n FROM ins`;
+    return r!.n === 1;
+  }
+
+  /**
+   * The CTEs that map each free guild of `guildIds` to the sandbox (ON CONFLICT DO NOTHING; `ins`
+   * returns those it mapped) and drop their claims, auditing other sandboxes' claims
+   * `guild_claim_superseded` (`superseded`).
+   */
+  private mapGuilds(sandboxId: string, guildIds: string[], actor: Actor, now: Date): Prisma.Sql {
+    return Prisma.sql`
+      ins AS (
+        INSERT INTO sandbox_guild_mapping (guild_id, sandbox_id, created_at)
+        SELECT g, ${sandboxId}::uuid, ${now}::timestamptz FROM unnest(${guildIds}::text[]) WITH ORDINALITY AS u(g, ord) ORDER BY ord
         ON CONFLICT (guild_id) DO NOTHING
         RETURNING guild_id
       ), unclaimed AS (
-        DELETE FROM sandbox_guild_claims WHERE guild_id IN (SELECT guild_id FROM ins) RETURNING sandbox_id, claimed_by
-      ), audited AS (
+        DELETE FROM sandbox_guild_claims WHERE guild_id IN (SELECT guild_id FROM ins) RETURNING sandbox_id, guild_id, claimed_by
+      ), superseded AS (
         INSERT INTO sandbox_audit_log (sandbox_id, event_type, actor, details, created_at)
         SELECT sandbox_id, 'guild_claim_superseded', ${actorLabel(actor)},
-               jsonb_build_object('guildId', ${guildId}::text, 'claimedBy', claimed_by, 'mappedTo', ${sandboxId}::text), ${now}::timestamptz
+               jsonb_build_object('guildId', guild_id, 'claimedBy', claimed_by, 'mappedTo', ${sandboxId}::text), ${now}::timestamptz
         FROM unclaimed WHERE sandbox_id <> ${sandboxId}::uuid RETURNING 1
-      )
-      SELECT count(*)::int AS n FROM ins`;
-    return r!.n === 1;
+      )`;
   }
 
   /** Unmaps a guild; returns the sandbox it was mapped to. The caller holds that sandbox's row lock. */
