@@ -55,11 +55,10 @@ export interface PostgresResource {
   /** Removes it. Idempotent: true when something was dropped. */
   drop(tx: Tx, sandboxId: string): Promise<boolean>;
   /**
-   * Optional: drop() as a boolean SQL expression (true when something was dropped). The teardown
-   * then evaluates it inside its own statement, before the schema drop, instead of sending
-   * a statement of its own.
+   * drop() as a boolean SQL expression (true when something was dropped). The teardown evaluates it
+   * inside its own statement, before the schema drop, instead of sending a statement of its own.
    */
-  dropExpression?(sandboxId: string): Prisma.Sql;
+  dropExpression(sandboxId: string): Prisma.Sql;
   /** Of these ids, those that have none (the sweeper's missing pass). */
   missingAmong(db: Db, sandboxIds: string[]): Promise<string[]>;
   /**

@@ -1,10 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import { ErrorCode, SandboxError, toSandboxError } from '../errors.ts';
-import type { AuditEntry, Tx } from '../store/store.ts';
+import type { Tx } from '../store/store.ts';
 import { actorLabel, type Actor, type Sandbox, type SandboxStatus } from '../types.ts';
 import { HOUR, fault, guard, routesChanged, type LifecycleContext } from './context.ts';
 import { getById, resolveFor } from './lookups.ts';
-import { dropPostgresResources } from './postgres-resources.ts';
+import { dropExpressions } from './postgres-resources.ts';
 import { onServer } from './on-server.ts';
 import { DEFAULT_SERVER } from '../servers.ts';
 
@@ -98,37 +98,20 @@ async function teardownTransaction(ctx: LifecycleContext, id: string, actor: Act
       throw new SandboxError(ErrorCode.InvalidTransition, `Cannot destroy a ${row.status} sandbox.`, { status: row.status });
     }
     const secondPhase = row.status === 'destroying';
-    const { released, droppedKinds } = await releaseAndDrop(ctx, tx, id, row.server, opts.keepSchema ?? false);
-    // Audit rows in order: unmapped, unclaimed, schema dropped, then status_changed and destroyed,
-    // written by the status change's own statement.
-    const audits: AuditEntry[] = [
-      ...released.mapped.map((guildId) => ({ eventType: 'guild_unregistered', actor, details: { guildId, reason: 'sandbox_destroyed' } })),
-      ...released.claimed.map((guildId) => ({ eventType: 'guild_claim_removed', actor, details: { guildId, reason: 'sandbox_destroyed' } })),
-    ];
-    unmapped = released.mapped.length > 0;
-    if (!secondPhase || released.dropped) audits.push({ eventType: 'schema_dropped', actor, details: { schemaName: row.schemaName, dropped: released.dropped } });
-    for (const kind of droppedKinds) audits.push({ eventType: `${kind}_dropped`, actor, details: {} });
-    await fault(ctx, 'destroy:after-drop', id);
-    if (row.status === to) {
-      await ctx.store.auditMany(tx, audits.map((a) => ({ ...a, sandboxId: id })));
-      return to;
-    }
     const details = !secondPhase && opts.reason ? { reason: opts.reason } : {};
-    const after: AuditEntry[] = to === 'destroyed' ? [{ eventType: 'destroyed', actor, details: { schemaName: row.schemaName, guildIds: released.mapped } }] : [];
-    await ctx.store.changeStatus(
-      tx,
-      id,
-      row.status,
-      to,
-      actor,
-      details,
-      {
-        // A destroy in progress holds a lease: the sweeper's retry step leaves the row alone until it passes.
-        ...(to === 'destroyed' ? { destroyAttempts: 0, nextAttemptAt: null } : { nextAttemptAt: new Date(ctx.clock().getTime() + ctx.limits.destroyLeaseMs) }),
-        ...(opts.at ? { at: opts.at } : {}),
-      },
-      { before: audits, after },
-    );
+    const extras = {
+      // A destroy in progress holds a lease: the sweeper's retry step leaves the row alone until it passes.
+      ...(to === 'destroyed' ? { destroyAttempts: 0, nextAttemptAt: null } : { nextAttemptAt: new Date(ctx.clock().getTime() + ctx.limits.destroyLeaseMs) }),
+      ...(opts.at ? { at: opts.at } : {}),
+    };
+    // ONE statement: the role and schema dropped, guilds unmapped and unclaimed, each audited, and the
+    // status change (none when the row is already in `to`: a repeated first phase).
+    const released = await releaseAndDrop(ctx, tx, id, row, actor, opts.keepSchema ?? false, {
+      schemaAudit: secondPhase ? 'if-dropped' : 'always',
+      ...(row.status === to ? {} : { change: { from: row.status, to, details, extras } }),
+    });
+    unmapped = released.mapped.length > 0;
+    await fault(ctx, 'destroy:after-drop', id);
     return to;
   });
   if (unmapped) await routesChanged(ctx);
@@ -137,26 +120,33 @@ async function teardownTransaction(ctx: LifecycleContext, id: string, actor: Act
 
 /**
  * Unmaps and unclaims the sandbox's guilds and drops its role and schema (unless `keepSchema`: after a
- * collision neither is ours). On `default` in one statement of the teardown transaction, the role
- * first (its sessions end, so the schema drop does not wait on their locks). On another server the
- * role and schema go in that server's transaction, committed before the control side.
+ * collision neither is ours), with their audit rows and the status change (see tearDownSandbox). On
+ * `default` in one statement of the teardown transaction, the role first (its sessions end, so the
+ * schema drop does not wait on their locks). On another server the role and schema go in that
+ * server's transaction, committed before the control side.
  */
-async function releaseAndDrop(ctx: LifecycleContext, tx: Tx, id: string, server: string, keepSchema: boolean): Promise<{ released: { mapped: string[]; claimed: string[]; dropped: boolean }; droppedKinds: string[] }> {
-  if (server === DEFAULT_SERVER) {
-    const postgres = keepSchema ? undefined : await dropPostgresResources(ctx, tx, id);
-    const released = await ctx.store.releaseGuildsAndDropSchema(tx, id, keepSchema, postgres?.inStatement.expressions ?? []);
-    return { released, droppedKinds: [...(postgres?.dropped ?? []), ...(postgres?.inStatement.kinds.filter((_, i) => released.droppedFirst[i]) ?? [])] };
+async function releaseAndDrop(
+  ctx: LifecycleContext,
+  tx: Tx,
+  id: string,
+  row: { server: string; schemaName: string },
+  actor: Actor,
+  keepSchema: boolean,
+  rest: Pick<Parameters<LifecycleContext['store']['tearDownSandbox']>[1], 'schemaAudit' | 'change'>,
+): Promise<{ mapped: string[] }> {
+  const common = { id, actor, schemaName: row.schemaName, ...rest };
+  if (row.server === DEFAULT_SERVER) {
+    return ctx.store.tearDownSandbox(tx, { ...common, schema: keepSchema ? 'keep' : 'drop', dropFirst: keepSchema ? [] : dropExpressions(ctx, id) });
   }
   const remote = keepSchema
     ? { dropped: false, kinds: [] as string[] }
-    : await onServer(ctx, server, tx, async (stx) => {
+    : await onServer(ctx, row.server, tx, async (stx) => {
         const kinds: string[] = [];
         for (const r of ctx.postgresResources) if (await r.drop(stx, id)) kinds.push(r.kind);
         await ctx.store.removePlacement(stx, id);
         return { dropped: await ctx.schemas.dropSchema(id, stx), kinds };
       });
-  const released = await ctx.store.releaseGuildsAndDropSchema(tx, id, true);
-  return { released: { ...released, dropped: remote.dropped }, droppedKinds: remote.kinds };
+  return ctx.store.tearDownSandbox(tx, { ...common, schema: { droppedElsewhere: remote.dropped }, alsoDropped: remote.kinds });
 }
 
 async function recordTeardownFailure(ctx: LifecycleContext, id: string, actor: Actor, err: unknown): Promise<void> {

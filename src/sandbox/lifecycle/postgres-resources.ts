@@ -19,21 +19,6 @@ export const createExpressions = (ctx: LifecycleContext, id: string, prepared: (
 /** Starts each resource's database-free preparation (see PostgresResource.prepare), in ctx.postgresResources' order. */
 export const preparePostgresResources = (ctx: LifecycleContext, id: string): (PreparedCreate | undefined)[] => ctx.postgresResources.map((r) => r.prepare?.(id));
 
-/**
- * Drops them in the teardown transaction (before the schema: the role's sessions end first). Those
- * with a dropExpression are not dropped here: `inStatement` holds their expressions, in order, for
- * the teardown's own statement (releaseGuildsAndDropSchema), and `kinds` their kinds. Returns the
- * kinds dropped here.
- */
-export async function dropPostgresResources(ctx: LifecycleContext, tx: Tx, id: string): Promise<{ dropped: string[]; inStatement: { kinds: string[]; expressions: Prisma.Sql[] } }> {
-  const dropped: string[] = [];
-  const inStatement: { kinds: string[]; expressions: Prisma.Sql[] } = { kinds: [], expressions: [] };
-  for (const r of ctx.postgresResources) {
-    const expression = r.dropExpression?.(id);
-    if (expression) {
-      inStatement.kinds.push(r.kind);
-      inStatement.expressions.push(expression);
-    } else if (await r.drop(tx, id)) dropped.push(r.kind);
-  }
-  return { dropped, inStatement };
-}
+/** Each resource's drop() as an expression (in ctx.postgresResources' order), for the teardown's own statement (tearDownSandbox). */
+export const dropExpressions = (ctx: LifecycleContext, id: string): { kind: string; expression: Prisma.Sql }[] =>
+  ctx.postgresResources.map((r) => ({ kind: r.kind, expression: r.dropExpression(id) }));

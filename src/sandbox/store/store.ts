@@ -163,8 +163,8 @@ export class SandboxStore {
   /**
    * The status change itself, as the CTEs `moved` (the compare-and-set UPDATE: its RETURNING id) and
    * `audited` (its audit rows, in order: `around.before`, then the rows of `beforeSql`, a jsonb array
-   * computed in the same statement, then `status_changed` and `around.after`). Only changeStatus and
-   * completeCreate use it: no other SQL writes a status.
+   * computed in the same statement, then `status_changed`, `around.after` and `afterSql`). Only
+   * changeStatus, completeCreate and tearDownSandbox use it: no other SQL writes a status.
    */
   private statusChange(
     list: string[],
@@ -173,7 +173,7 @@ export class SandboxStore {
     actor: Actor,
     details: Record<string, unknown>,
     extras: StatusExtras,
-    around: { before?: AuditEntry[]; beforeSql?: Prisma.Sql; after?: AuditEntry[] },
+    around: { before?: AuditEntry[]; beforeSql?: Prisma.Sql; after?: AuditEntry[]; afterSql?: Prisma.Sql },
   ): Prisma.Sql {
     if (!canTransition(from, to)) {
       throw new SandboxError(ErrorCode.InvalidTransition, `A sandbox cannot go from ${from} to ${to}.`, { from, to });
@@ -188,7 +188,8 @@ export class SandboxStore {
     if (extras.templateVersion !== undefined) sets.push(Prisma.sql`template_version = ${extras.templateVersion}`);
     const before = JSON.stringify((around.before ?? []).map(auditEvent));
     const rest = JSON.stringify([{ eventType: 'status_changed', actor: actorLabel(actor), details: { from, to, ...details } }, ...(around.after ?? []).map(auditEvent)]);
-    const events = around.beforeSql ? Prisma.sql`${before}::jsonb || ${around.beforeSql} || ${rest}::jsonb` : Prisma.sql`${before}::jsonb || ${rest}::jsonb`;
+    const parts = [Prisma.sql`${before}::jsonb`, ...(around.beforeSql ? [around.beforeSql] : []), Prisma.sql`${rest}::jsonb`, ...(around.afterSql ? [around.afterSql] : [])];
+    const events = Prisma.join(parts, ' || ');
     return Prisma.sql`
       moved AS (
         UPDATE sandboxes SET ${Prisma.join(sets, ', ')}
@@ -496,29 +497,82 @@ export class SandboxStore {
   }
 
   /**
-   * The PostgreSQL side of a teardown in one statement: first `dropFirst` (boolean expressions that
-   * drop the sandbox's other PostgreSQL objects, e.g. its role: evaluated before the schema drop, so
-   * the role's sessions end first), then deletes every mapping and claim of the sandbox and drops
-   * its schema (unless `keepSchema`). Returns the guild ids of each, whether a schema was dropped,
-   * and each `dropFirst` result. The caller holds the sandbox's key and row lock.
+   * A teardown's control-side work in ONE statement (the caller holds the sandbox's key and row lock):
+   * first `dropFirst` (the sandbox's other PostgreSQL objects, e.g. its role, as boolean expressions:
+   * before the schema drop, so the role's sessions end first), then its schema dropped (`schema`:
+   * 'drop'; 'keep' leaves it; `{ droppedElsewhere }` records a drop done on another server), every
+   * mapping and claim deleted, their audit rows, and with `change` the status change. Audit rows in
+   * order: guild_unregistered…, guild_claim_removed…, schema_dropped (with `schemaAudit: 'if-dropped'`
+   * only when one was), `<kind>_dropped` for each kind dropped (`alsoDropped`, then `dropFirst`'s),
+   * then status_changed and, to `destroyed`, `destroyed` with the guilds unmapped. A lost race on
+   * the status is SANDBOX_010.
    */
-  async releaseGuildsAndDropSchema(
+  async tearDownSandbox(
     tx: Tx,
-    sandboxId: string,
-    keepSchema: boolean,
-    dropFirst: Prisma.Sql[] = [],
-  ): Promise<{ mapped: string[]; claimed: string[]; dropped: boolean; droppedFirst: boolean[] }> {
-    const first = dropFirst.length ? Prisma.sql`ARRAY[${Prisma.join(dropFirst)}]::boolean[]` : Prisma.sql`ARRAY[]::boolean[]`;
-    // FROM (… OFFSET 0) is evaluated before the target list, and OFFSET 0 keeps it from being folded into it.
-    const [row] = await tx.$queryRaw<{ mapped: string[]; claimed: string[]; dropped: boolean; droppedFirst: boolean[] }[]>`
-      WITH m AS (DELETE FROM sandbox_guild_mapping WHERE sandbox_id = ${sandboxId}::uuid RETURNING guild_id, created_at),
-           c AS (DELETE FROM sandbox_guild_claims WHERE sandbox_id = ${sandboxId}::uuid RETURNING guild_id, created_at)
-      SELECT COALESCE((SELECT array_agg(guild_id ORDER BY created_at) FROM m), '{}') AS mapped,
-             COALESCE((SELECT array_agg(guild_id ORDER BY created_at) FROM c), '{}') AS claimed,
-             CASE WHEN ${keepSchema}::boolean THEN false ELSE drop_sandbox_schema(${sandboxId}::uuid) END AS dropped,
-             f.first AS "droppedFirst"
-      FROM (SELECT ${first} AS first OFFSET 0) f`;
-    return row!;
+    args: {
+      id: string;
+      actor: Actor;
+      schemaName: string;
+      schema: 'drop' | 'keep' | { droppedElsewhere: boolean };
+      schemaAudit: 'always' | 'if-dropped';
+      dropFirst?: { kind: string; expression: Prisma.Sql }[];
+      alsoDropped?: string[];
+      change?: { from: SandboxStatus; to: SandboxStatus; details: Record<string, unknown>; extras: StatusExtras };
+    },
+  ): Promise<{ mapped: string[]; claimed: string[]; dropped: boolean; droppedKinds: string[] }> {
+    const { id, change } = args;
+    const actor = actorLabel(args.actor);
+    const dropFirst = args.dropFirst ?? [];
+    const first = dropFirst.length ? Prisma.sql`ARRAY[${Prisma.join(dropFirst.map((d) => d.expression))}]::boolean[]` : Prisma.sql`ARRAY[]::boolean[]`;
+    const drop =
+      args.schema === 'drop' ? Prisma.sql`drop_sandbox_schema(${id}::uuid)` : args.schema === 'keep' ? Prisma.sql`false` : Prisma.sql`${args.schema.droppedElsewhere}::boolean`;
+    const kinds = [...(args.alsoDropped ?? []), ...dropFirst.map((d) => d.kind)];
+    const kindDropped = [...(args.alsoDropped ?? []).map(() => true)];
+    const entry = (eventType: Prisma.Sql, details: Prisma.Sql) => Prisma.sql`jsonb_build_object('eventType', ${eventType}, 'actor', ${actor}::text, 'details', ${details})`;
+    const before = Prisma.sql`
+      (SELECT coalesce(jsonb_agg(${entry(Prisma.sql`'guild_unregistered'`, Prisma.sql`jsonb_build_object('guildId', guild_id, 'reason', 'sandbox_destroyed')`)} ORDER BY created_at), '[]'::jsonb) FROM gone_maps)
+      || (SELECT coalesce(jsonb_agg(${entry(Prisma.sql`'guild_claim_removed'`, Prisma.sql`jsonb_build_object('guildId', guild_id, 'reason', 'sandbox_destroyed')`)} ORDER BY created_at), '[]'::jsonb) FROM gone_claims)
+      || CASE WHEN ${args.schemaAudit === 'always'}::boolean OR d.dropped
+           THEN jsonb_build_array(${entry(Prisma.sql`'schema_dropped'`, Prisma.sql`jsonb_build_object('schemaName', ${args.schemaName}::text, 'dropped', d.dropped)`)}) ELSE '[]'::jsonb END
+      || (SELECT coalesce(jsonb_agg(${entry(Prisma.sql`k || '_dropped'`, Prisma.sql`'{}'::jsonb`)} ORDER BY ord), '[]'::jsonb)
+          FROM unnest(${kinds}::text[], ${kindDropped}::boolean[] || d.first) WITH ORDINALITY AS u(k, done, ord) WHERE done)`;
+    const after = Prisma.sql`CASE WHEN ${change?.to === 'destroyed'}::boolean THEN jsonb_build_array(${entry(
+      Prisma.sql`'destroyed'`,
+      Prisma.sql`jsonb_build_object('schemaName', ${args.schemaName}::text, 'guildIds', (SELECT coalesce(jsonb_agg(guild_id ORDER BY created_at), '[]'::jsonb) FROM gone_maps))`,
+    )}) ELSE '[]'::jsonb END`;
+    const now = change?.extras.at ?? this.clock();
+    const write = change
+      ? this.statusChange([id], change.from, change.to, args.actor, change.details, change.extras, {
+          beforeSql: Prisma.sql`(SELECT before FROM events)`,
+          afterSql: Prisma.sql`(SELECT after FROM events)`,
+        })
+      : Prisma.sql`
+      moved AS (SELECT ${id}::uuid AS id),
+      audited AS (
+        INSERT INTO sandbox_audit_log (sandbox_id, event_type, actor, details, created_at)
+        SELECT ${id}::uuid, e.a->>'eventType', e.a->>'actor', e.a->'details', ${now}::timestamptz
+        FROM events, jsonb_array_elements(events.before) WITH ORDINALITY AS e(a, ord) ORDER BY e.ord
+        RETURNING 1
+      )`;
+    // `d` (read first, by the main query's FROM) evaluates `f`, the dropFirst expressions, before the schema drop.
+    const [row] = await tx.$queryRaw<{ mapped: string[]; claimed: string[]; dropped: boolean; droppedFirst: boolean[]; moved: number }[]>`
+      WITH f AS MATERIALIZED (SELECT ${first} AS first),
+      d AS MATERIALIZED (SELECT f.first, ${drop} AS dropped FROM f),
+      gone_maps AS (DELETE FROM sandbox_guild_mapping WHERE sandbox_id = ${id}::uuid RETURNING guild_id, created_at),
+      gone_claims AS (DELETE FROM sandbox_guild_claims WHERE sandbox_id = ${id}::uuid RETURNING guild_id, created_at),
+      events AS MATERIALIZED (SELECT ${before} AS before, ${after} AS after FROM d),
+      ${write}
+      SELECT ARRAY(SELECT guild_id FROM gone_maps ORDER BY created_at) AS mapped,
+             ARRAY(SELECT guild_id FROM gone_claims ORDER BY created_at) AS claimed,
+             d.dropped, d.first AS "droppedFirst", (SELECT count(*) FROM moved)::int AS moved, (SELECT count(*) FROM audited) AS audited
+      FROM d`;
+    if (change && row!.moved !== 1) throw lostRace(id, change.from, change.to);
+    return {
+      mapped: row!.mapped,
+      claimed: row!.claimed,
+      dropped: row!.dropped,
+      droppedKinds: [...(args.alsoDropped ?? []), ...dropFirst.filter((_, i) => row!.droppedFirst[i]).map((d) => d.kind)],
+    };
   }
 
   /** Guild ids mapped anywhere that are not in `listed`. */
