@@ -5,7 +5,7 @@ import type { GuildDirectory } from '../guild-directory.ts';
 import type { ExternalResource, PostgresResource } from '../resources.ts';
 import type { SchemaProvisioner } from '../store/schemas.ts';
 import type { SandboxServers } from '../servers.ts';
-import type { SandboxStore, Tx } from '../store/store.ts';
+import type { SandboxStore } from '../store/store.ts';
 import type { Actor, Sandbox, SandboxLimits } from '../types.ts';
 
 /** Hooks for metrics; the domain does not depend on prom-client. */
@@ -55,8 +55,6 @@ export interface LifecycleContext {
   events?: EventsProbe | undefined;
   /** The template schema new sandboxes are built from (default sandbox_template). */
   template?: string | undefined;
-  /** Called inside the transaction that rebuilt a sandbox's schema (reset, clone, upgrade), after the rebuild. See ManagerDeps. */
-  onSchemaRebuilt?: ((tx: Tx, sandboxId: string) => Promise<void>) | undefined;
 }
 
 export const HOUR = 3_600_000;

@@ -4,6 +4,7 @@ import { actorLabel, type Actor, type Sandbox } from '../types.ts';
 import { fault, guard, type LifecycleContext } from './context.ts';
 import { getById, resolveFor } from './lookups.ts';
 import { onServer } from './on-server.ts';
+import { regrant } from './postgres-resources.ts';
 
 export interface ResetResult {
   sandbox: Sandbox;
@@ -14,7 +15,7 @@ export interface ResetResult {
 /**
  * `reset <sandbox>`: puts the schema back to the template's current version (structure and seed),
  * owner or admin only, running or expired only. ONE transaction under the sandbox's key and row
- * lock: drop and rebuild, the onSchemaRebuilt hook (role re-grant), template_version and the
+ * lock: drop and rebuild, the role re-grant (regrant), template_version and the
  * `reset` audit row (on another server than `default` the rebuild and re-grant run in that server's
  * transaction, committed just before the control side: see onServer); other connections see the old schema or the new one, never half of it. After
  * the commit each external resource with a purge() is emptied (stream messages, Redis keys); a
@@ -33,7 +34,7 @@ export const reset = (ctx: LifecycleContext, ref: string, actor: Actor): Promise
       const { templateVersion } = await onServer(ctx, row.server, tx, async (stx) => {
         const rebuilt = await ctx.schemas.resetSchema(target.id, stx, { template: ctx.template });
         await fault(ctx, 'reset:after-rebuild', target.id);
-        await ctx.onSchemaRebuilt?.(stx, target.id);
+        await regrant(ctx, stx, target.id);
         return rebuilt;
       });
       await ctx.store.setTemplateVersion(tx, target.id, templateVersion);

@@ -3,6 +3,7 @@ import { actorLabel, type Actor, type Sandbox } from '../types.ts';
 import { guard, type LifecycleContext } from './context.ts';
 import { getById, resolveFor } from './lookups.ts';
 import { onServer } from './on-server.ts';
+import { regrant } from './postgres-resources.ts';
 
 /**
  * `upgrade <sandbox>`: applies the template files recorded after the sandbox's template version to
@@ -22,7 +23,7 @@ export const upgrade = (ctx: LifecycleContext, ref: string, actor: Actor): Promi
       // On its server (see onServer): the template files and the re-grant there, the version and audit here.
       const r = await onServer(ctx, row.server, tx, async (stx) => {
         const upgraded = await ctx.schemas.upgradeSchema(row.schemaName, from, stx, { template: ctx.template });
-        if (upgraded.applied.length || upgraded.version !== row.templateVersion) await ctx.onSchemaRebuilt?.(stx, target.id);
+        if (upgraded.applied.length || upgraded.version !== row.templateVersion) await regrant(ctx, stx, target.id);
         return upgraded;
       });
       if (r.applied.length === 0 && r.version === row.templateVersion) return [];
