@@ -1,7 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import { ErrorCode, SandboxError } from '../errors.ts';
 import { actorLabel, type Actor, type Sandbox } from '../types.ts';
-import { fault, guard, type LifecycleContext } from './context.ts';
+import { assertUsable, fault, guard, type LifecycleContext } from './context.ts';
 import { getById, resolveFor } from './lookups.ts';
 import { onServer } from './on-server.ts';
 import { regrant } from './postgres-resources.ts';
@@ -28,9 +27,7 @@ export const reset = (ctx: LifecycleContext, ref: string, actor: Actor): Promise
     const log = ctx.log.child({ sandboxId: target.id, actor: actorLabel(actor) });
     const version = await ctx.store.transaction(async (tx) => {
       const row = await ctx.store.lockSandboxKeyAndRow(tx, target.id);
-      if (!row || (row.status !== 'running' && row.status !== 'expired')) {
-        throw new SandboxError(ErrorCode.InvalidTransition, `${target.name} is ${row?.status ?? 'gone'}; only running or expired sandboxes can be reset.`, { status: row?.status });
-      }
+      assertUsable(row, target.name, 'reset');
       const { templateVersion } = await onServer(ctx, row.server, tx, async (stx) => {
         const rebuilt = await ctx.schemas.resetSchema(target.id, stx, { template: ctx.template });
         await fault(ctx, 'reset:after-rebuild', target.id);

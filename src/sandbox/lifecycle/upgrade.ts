@@ -1,6 +1,5 @@
-import { ErrorCode, SandboxError } from '../errors.ts';
 import { actorLabel, type Actor, type Sandbox } from '../types.ts';
-import { guard, type LifecycleContext } from './context.ts';
+import { assertUsable, guard, type LifecycleContext } from './context.ts';
 import { getById, resolveFor } from './lookups.ts';
 import { onServer } from './on-server.ts';
 import { regrant } from './postgres-resources.ts';
@@ -16,9 +15,7 @@ export const upgrade = (ctx: LifecycleContext, ref: string, actor: Actor): Promi
     const target = await resolveFor(ctx, ref, actor);
     const applied = await ctx.store.transaction(async (tx) => {
       const row = await ctx.store.lockSandboxKeyAndRow(tx, target.id);
-      if (!row || (row.status !== 'running' && row.status !== 'expired')) {
-        throw new SandboxError(ErrorCode.InvalidTransition, `${target.name} is ${row?.status ?? 'gone'}; only running or expired sandboxes can be upgraded.`, { status: row?.status });
-      }
+      assertUsable(row, target.name, 'upgraded');
       const from = row.templateVersion ?? 'initial';
       // On its server (see onServer): the template files and the re-grant there, the version and audit here.
       const r = await onServer(ctx, row.server, tx, async (stx) => {
