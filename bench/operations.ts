@@ -5,7 +5,7 @@ import { silentLogger } from '../src/logger.ts';
 import type { GuildDirectory } from '../src/sandbox/guild-directory.ts';
 import { SandboxManager } from '../src/sandbox/manager.ts';
 import { SandboxCredentials, Secret, scramSha256Verifier } from '../src/sandbox/credentials.ts';
-import { SandboxRoles } from '../src/sandbox/roles.ts';
+import { SandboxRoles } from '../src/sandbox/store/roles.ts';
 import type { SandboxServers } from '../src/sandbox/servers.ts';
 import type { Actor, Sandbox } from '../src/sandbox/types.ts';
 

@@ -13,7 +13,7 @@ import { Redis } from 'ioredis';
 import { createBenchDatabase } from './database.ts';
 import { ms, summarize, table } from './stats.ts';
 import { SandboxCredentials, Secret } from '../src/sandbox/credentials.ts';
-import { SandboxRoles } from '../src/sandbox/roles.ts';
+import { SandboxRoles } from '../src/sandbox/store/roles.ts';
 import { RedisAclResource, RedisKeysResource } from '../src/sandbox/redis-resources.ts';
 import { connectSandbox } from '../src/sdk/index.ts';
 

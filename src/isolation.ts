@@ -14,7 +14,7 @@ export interface IsolationWiring {
   /** redis-acl (isolation on) and redis-keys, when REDIS_URL is set. Callers append others (the stream). */
   resources: ExternalResource[];
   credentials: SandboxCredentials | undefined;
-  /** The variables `sandbox env` and `/sandbox connect` add: credentials (on the sandbox's server: `serverUrl`, default the control database) and the NATS consumer. */
+  /** The variables `sandbox env` and `/sandbox connect` add: credentials (on the sandbox's server: `serverUrl`, default the control database) and the NATS consumer (the NATS URL comes with the manager's events probe). */
   connectionEnv(sandbox: Sandbox, serverUrl?: string): Record<string, string>;
   close(): Promise<void>;
 }
@@ -56,23 +56,12 @@ export function wireIsolation(config: Config, logger: Logger, databaseUrl: strin
         if (controlSchema) env.SANDBOX_CONTROL_SCHEMA = controlSchema;
       }
       if (credentials && config.redisUrl) env.SANDBOX_REDIS_URL = credentials.redisUrl(config.redisUrl, sandbox.id);
-      if (natsUrl) {
-        // The bot's own NATS login (if any) is not the worker's to have.
-        env.SANDBOX_NATS_URL = withoutUserInfo(natsUrl);
-        env.SANDBOX_NATS_CONSUMER = WORKER_CONSUMER;
-      }
+      // SANDBOX_NATS_URL itself comes with the events probe (getConnectionDetails, publicNatsUrl).
+      if (natsUrl) env.SANDBOX_NATS_CONSUMER = WORKER_CONSUMER;
       return env;
     },
     async close() {
       admin?.disconnect();
     },
   };
-}
-
-/** A NATS server list (`nats://user:pass@h:4222,h2:4222`) without any user:password@ part. */
-export function withoutUserInfo(servers: string): string {
-  return servers
-    .split(',')
-    .map((part) => part.trim().replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^@/]*@/i, '$1'))
-    .join(',');
 }

@@ -1,4 +1,5 @@
 import { EmbedBuilder, type InteractionEditReplyOptions } from 'discord.js';
+import { formatBytes } from '../format.ts';
 import type { Sandbox, SandboxHealth } from '../sandbox/types.ts';
 
 /** No reply of this bot ever pings anyone. */
@@ -43,9 +44,7 @@ export function sandboxEmbed(sandbox: Sandbox, title = sandbox.name): EmbedBuild
 /** The event stream's state, with its message count and size when it exists. */
 function eventsText(e: SandboxHealth['events']): string {
   if (e.state !== 'ok') return e.state;
-  const bytes = e.bytes ?? 0;
-  const size = bytes < 1024 ? `${bytes} B` : bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-  return `ok: ${e.messages ?? 0} messages, ${size}`;
+  return `ok: ${e.messages ?? 0} messages, ${formatBytes(e.bytes ?? 0)}`;
 }
 
 export function healthEmbed(sandbox: Sandbox, health: SandboxHealth): EmbedBuilder {

@@ -1,3 +1,4 @@
+import { formatBytes } from '../format.ts';
 import type { Sandbox, SandboxHealth } from '../sandbox/types.ts';
 
 /** The machine-readable shape of a sandbox in `--json` output. */
@@ -62,12 +63,6 @@ export function healthText(h: SandboxHealth): string {
 export function eventsText(e: SandboxHealth['events']): string {
   if (e.state === 'ok') return `ok (${e.messages ?? 0} messages, ${formatBytes(e.bytes ?? 0)})`;
   return `${e.state}${e.detail ? ` (${e.detail})` : ''}`;
-}
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 /** With `servers` (several database servers configured) a SERVER column says where each schema lives. */

@@ -2,7 +2,7 @@ import type { DatabaseServerConfig } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import { DEFAULT_SERVER, SandboxServers, type ServerHandle } from '../sandbox/servers.ts';
 import { createPool, createPrisma, type Database } from './database.ts';
-import { migrate, type MigrationResult } from './migrator.ts';
+import { migrate } from './migrator.ts';
 
 /** A placement server's pool: small, and quick to give up connecting, so a server that is down is noticed fast. */
 const SERVER_POOL_MAX = 4;
@@ -14,19 +14,18 @@ const SERVER_CONNECT_TIMEOUT_MS = 3000;
  * once per process (the management functions and the template live on every server); it is
  * retried after a failure. The URL is kept for `sandbox env` and never logged.
  */
-export function openServerHandle(server: DatabaseServerConfig, logger: Logger): ServerHandle & { migrate(): Promise<MigrationResult> } {
+export function openServerHandle(server: DatabaseServerConfig, logger: Logger): ServerHandle {
   const log = logger.child({ component: 'db-server', server: server.name });
   const pool = createPool(server.url, log, SERVER_POOL_MAX, undefined, SERVER_CONNECT_TIMEOUT_MS);
   const prisma = createPrisma(pool, log);
   let prepared: Promise<unknown> | undefined;
-  const runMigrate = (): Promise<MigrationResult> => migrate(pool, log);
   return {
     name: server.name,
     url: server.url,
     prisma,
     pool,
     prepare() {
-      prepared ??= runMigrate().catch((err: unknown) => {
+      prepared ??= migrate(pool, log).catch((err: unknown) => {
         prepared = undefined;
         throw err;
       });
@@ -35,7 +34,6 @@ export function openServerHandle(server: DatabaseServerConfig, logger: Logger): 
     async ping() {
       await pool.query('SELECT 1');
     },
-    migrate: runMigrate,
     async close() {
       await prisma.$disconnect().catch(() => undefined);
       await pool.end().catch(() => undefined);

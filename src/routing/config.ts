@@ -90,21 +90,20 @@ export function parseRoutingConfig(env: NodeJS.ProcessEnv, problems: string[]): 
   };
 }
 
-/** NATS_URL as a worker may be shown it (`sandbox env`, `/sandbox connect`): every server without user or password. */
+/**
+ * NATS_URL as a worker may be shown it (SANDBOX_NATS_URL in `sandbox env` and `/sandbox connect`):
+ * every server of the list without its `user:password@` or `token@` part, otherwise as written.
+ * Everything up to the last `@` after the scheme goes, so a password holding `@` or `/` does not
+ * leak either (NATS server URLs have no path).
+ */
 export function publicNatsUrl(natsUrl: string): string {
   return natsUrl
     .split(',')
     .map((raw) => {
       const u = raw.trim();
-      try {
-        const parsed = new URL(u.includes('://') ? u : `nats://${u}`);
-        if (!parsed.username && !parsed.password) return u;
-        parsed.username = '';
-        parsed.password = '';
-        return parsed.toString().replace(/\/$/, '');
-      } catch {
-        return u.replace(/\/\/[^@/]*@/, '//');
-      }
+      const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(u)?.[0] ?? '';
+      const at = u.lastIndexOf('@');
+      return at < scheme.length ? u : scheme + u.slice(at + 1);
     })
     .join(',');
 }

@@ -3,9 +3,9 @@ import type { Logger } from '../logger.ts';
 import { SandboxError } from './errors.ts';
 import type { SandboxManager } from './manager.ts';
 import type { GuildClaim, SandboxStore } from './store/store.ts';
-import { routesChanged } from './lifecycle/context.ts';
+import { isAdmin, routesChanged } from './lifecycle/context.ts';
 import { lockSandboxInStatus } from './lifecycle/guilds.ts';
-import type { Actor } from './types.ts';
+import { parseActorLabel, type Actor } from './types.ts';
 import { validateSnowflake } from './validation.ts';
 
 type Tx = Prisma.TransactionClient;
@@ -59,8 +59,9 @@ export class GuildRegistry {
   /**
    * The bot joined a guild (or is found in it for the first time). Rules, in order:
    * 1. the guild's live claims are tried oldest first; the first that qualifies maps the guild:
-   *    its claimant still holds Manage Server there (a member fetch), or it is an operator's or a
-   *    bot admin's claim (no member check). The other claims are deleted and audited
+   *    its claimant still holds Manage Server there (a member fetch), or it is an operator's, a
+   *    system job's or a bot admin's claim (no member check). A claim whose claimant label does not
+   *    parse (parseActorLabel) is refused (`unrecognised_claimant`), never honoured. The other claims are deleted and audited
    *    `guild_claim_superseded`; claims that definitely failed are deleted and audited
    *    `guild_claim_refused`. A transient Discord error defers the check (`guild_claim_check_deferred`):
    *    nothing is deleted and the join rules run again on the next guildAvailable, startup
@@ -100,11 +101,17 @@ export class GuildRegistry {
     return result;
   }
 
-  /** 'admin' or 'operator' when the claim is honoured without a member check, else the Discord user to check. */
-  private claimant(claimedBy: string): { kind: 'admin' | 'operator' } | { kind: 'member'; userId: string } {
-    if (!claimedBy.startsWith('discord:')) return { kind: 'operator' };
-    const userId = claimedBy.slice('discord:'.length);
-    return this.manager.context.admins.has(userId) ? { kind: 'admin' } : { kind: 'member', userId };
+  /**
+   * Who made a claim, parsed strictly from its stored label. An admin's claim (an operator, a
+   * system job, or a Discord user in BOT_ADMIN_IDS, as isAdmin decides) is honoured without a
+   * member check; another Discord user's is checked in the guild; an unrecognised label is refused.
+   */
+  private claimant(claimedBy: string): { kind: 'admin' | 'operator' | 'system' } | { kind: 'member'; userId: string } | { kind: 'unrecognised' } {
+    const actor = parseActorLabel(claimedBy);
+    if (!actor) return { kind: 'unrecognised' };
+    if (isAdmin(this.manager.context, actor)) return { kind: actor.kind === 'discord' ? 'admin' : actor.kind };
+    // isAdmin holds for every operator and system job, so only a Discord user is left to check.
+    return actor.kind === 'discord' ? { kind: 'member', userId: actor.id } : { kind: 'unrecognised' };
   }
 
   /**
@@ -115,9 +122,14 @@ export class GuildRegistry {
     const maxAttempts = this.manager.limits.maxClaimCheckAttempts;
     const refused: { claim: GuildClaim; reason: string }[] = [];
     const deferred: { claim: GuildClaim; error: string }[] = [];
-    let winner: { claim: GuildClaim; as: 'admin' | 'operator' | 'member' } | undefined;
+    let winner: { claim: GuildClaim; as: 'admin' | 'operator' | 'system' | 'member' } | undefined;
     for (const claim of claims) {
       const who = this.claimant(claim.claimedBy);
+      if (who.kind === 'unrecognised') {
+        // Never honoured, never retried: refused like a claim that definitely failed.
+        refused.push({ claim, reason: 'unrecognised_claimant' });
+        continue;
+      }
       if (who.kind !== 'member') {
         winner = { claim, as: who.kind };
         break;

@@ -15,12 +15,11 @@ import { registerGuild, releaseGuild, unregisterGuild, type GuildRelease } from 
 import { getConnectionDetails, getStatus } from './lifecycle/health.ts';
 import { getByGuildId, getById, getByName, list, resolve, resolveFor, suggest } from './lifecycle/lookups.ts';
 import type { ExternalResource, PostgresResource } from './resources.ts';
-import { regrant } from './lifecycle/postgres-resources.ts';
 import { rotateCredentials, type RotateResult } from './lifecycle/credentials.ts';
 import type { EventsProbe } from './lifecycle/context.ts';
 import { SchemaProvisioner } from './store/schemas.ts';
 import { SandboxServers } from './servers.ts';
-import { SandboxStore, type StatusExtras, type Tx } from './store/store.ts';
+import { SandboxStore, type StatusExtras } from './store/store.ts';
 import { DEFAULT_LIMITS, type Actor, type CreateInput, type CreateResult, type GuildRegistration, type ListFilter, type Sandbox, type SandboxHealth, type SandboxLimits, type SandboxStatus } from './types.ts';
 
 export type { SkippedGuild } from './lifecycle/create.ts';
@@ -52,13 +51,6 @@ export interface ManagerDeps {
   events?: EventsProbe | undefined;
   /** The template schema sandboxes are built from (config.templateSchema; default sandbox_template). */
   template?: string;
-  /**
-   * Called inside the transaction that rebuilt a sandbox's schema — reset (drop and rebuild), clone
-   * (new schema) and upgrade — after the rebuild and before the commit. The per-sandbox PostgreSQL
-   * role (isolation) re-grants itself on the new objects here; absent (isolation off) it is a no-op.
-   * A throw rolls the whole operation back.
-   */
-  onSchemaRebuilt?: (tx: Tx, sandboxId: string) => Promise<void>;
 }
 
 /**
@@ -102,11 +94,7 @@ export class SandboxManager {
       redis: deps.redis,
       events: deps.events,
       template: deps.template,
-      onSchemaRebuilt: deps.onSchemaRebuilt,
     };
-    // By default a rebuilt schema (reset, upgrade) re-grants the sandbox's PostgreSQL-side resources
-    // (its role, when isolation is on) on the new objects, in the same transaction.
-    if (!this.ctx.onSchemaRebuilt && this.postgresResources.length) this.ctx.onSchemaRebuilt = (tx, id) => regrant(this.ctx, tx, id);
   }
 
   /** The shared context, for the jobs (sweeper, guild registry) that run lifecycle steps. */
@@ -191,10 +179,6 @@ export class SandboxManager {
   }
   getStatus(ref: string, actor: Actor): Promise<{ sandbox: Sandbox; health: SandboxHealth }> {
     return getStatus(this.ctx, ref, actor);
-  }
-  /** Re-makes the PostgreSQL-side objects (role grants) of a sandbox whose schema was re-created in `tx` (template reset/clone). */
-  regrant(tx: Tx, id: string): Promise<void> {
-    return regrant(this.ctx, tx, id);
   }
   /** Re-keys every live sandbox's role and external credentials (after SANDBOX_CREDENTIAL_SECRET changed). Admins only; audited. */
   rotateCredentials(actor: Actor): Promise<RotateResult> {

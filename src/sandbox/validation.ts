@@ -5,8 +5,12 @@ import { SANDBOX_STATUSES, type SandboxStatus } from './types.ts';
 const NAME_RE = /^[a-z0-9][a-z0-9-]{2,63}$/;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const SNOWFLAKE_RE = /^[0-9]{17,20}$/;
-const CLI_OWNER_RE = /^cli:[a-z0-9][a-z0-9._-]{0,31}$/;
-const SYSTEM_OWNER_RE = /^system:[a-z0-9-]{1,32}$/;
+const OPERATOR_NAME = '[a-z0-9][a-z0-9._-]{0,31}';
+const SYSTEM_JOB = '[a-z0-9-]{1,32}';
+const OPERATOR_NAME_RE = new RegExp(`^${OPERATOR_NAME}$`);
+const SYSTEM_JOB_RE = new RegExp(`^${SYSTEM_JOB}$`);
+const CLI_OWNER_RE = new RegExp(`^cli:${OPERATOR_NAME}$`);
+const SYSTEM_OWNER_RE = new RegExp(`^system:${SYSTEM_JOB}$`);
 export const SCHEMA_NAME_RE = /^sandbox_[0-9a-f]{32}$/;
 
 const suffix = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 6);
@@ -19,6 +23,10 @@ export const preview = (value: unknown): string => {
 
 export const isUuid = (value: string): boolean => UUID_RE.test(value);
 export const isSnowflake = (value: string): boolean => SNOWFLAKE_RE.test(value) && BigInt(value) > 0n;
+/** An operator's name as operatorName() makes it: the `<name>` of `cli:<name>`. */
+export const isOperatorName = (value: string): boolean => OPERATOR_NAME_RE.test(value);
+/** A system job's name: the `<job>` of `system:<job>`. */
+export const isSystemJob = (value: string): boolean => SYSTEM_JOB_RE.test(value);
 
 export function validateName(name: string): string {
   if (typeof name !== 'string' || !NAME_RE.test(name)) {

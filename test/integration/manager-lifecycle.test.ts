@@ -170,6 +170,33 @@ describe('extend', () => {
   });
 });
 
+describe('operations on a sandbox’s data', () => {
+  it('extend, reset, upgrade and clone refuse a sandbox that is not running or expired, with SANDBOX_007 and its status', async () => {
+    const { sandbox } = await manager.create({ name: 'not-usable', owner: 'cli:hana' }, op);
+    for (const status of ['failed', 'destroying'] as const) {
+      await db.pool.query(`UPDATE sandboxes SET status = $2 WHERE id = $1`, [sandbox.id, status]);
+      const refusal = (verb: string) => ({
+        code: 'SANDBOX_007',
+        message: `not-usable is ${status}; only running or expired sandboxes can be ${verb}.`,
+        details: { status },
+      });
+      await expect(manager.extendTtl(sandbox.id, 5, op)).rejects.toMatchObject(refusal('extended'));
+      await expect(manager.reset(sandbox.id, op)).rejects.toMatchObject(refusal('reset'));
+      await expect(manager.upgrade(sandbox.id, op)).rejects.toMatchObject(refusal('upgraded'));
+      await expect(manager.clone(sandbox.id, 'not-usable-copy', op)).rejects.toMatchObject(refusal('cloned'));
+      expect((await manager.getById(sandbox.id))?.status).toBe(status);
+    }
+    expect(await countRows(db, 'sandboxes', "name = 'not-usable-copy'")).toBe(0);
+  });
+
+  it('an expired sandbox can still be reset and cloned', async () => {
+    const { sandbox } = await manager.create({ name: 'expired-usable', owner: 'cli:hana' }, op);
+    await db.pool.query(`UPDATE sandboxes SET status = 'expired' WHERE id = $1`, [sandbox.id]);
+    await expect(manager.reset(sandbox.id, op)).resolves.toMatchObject({ sandbox: { status: 'expired' } });
+    await expect(manager.clone(sandbox.id, 'expired-usable-copy', op)).resolves.toMatchObject({ sandbox: { name: 'expired-usable-copy', status: 'running' } });
+  });
+});
+
 describe('compare-and-set', () => {
   it('detects a lost race instead of overwriting', async () => {
     const { sandbox } = await manager.create({ name: 'raced', owner: 'cli:hal' }, op);

@@ -90,5 +90,11 @@ describe('publicNatsUrl', () => {
     expect(publicNatsUrl('nats://alice:s3cret@10.0.0.1:4222,nats://10.0.0.2:4222')).toBe('nats://10.0.0.1:4222,nats://10.0.0.2:4222');
     expect(publicNatsUrl('tls://token@nats.example:4443')).toBe('tls://nats.example:4443');
     expect(publicNatsUrl('127.0.0.1:4222')).toBe('127.0.0.1:4222');
+    expect(publicNatsUrl('nats://a:b@h1:4222, tls://tok@h2:4443,h3:4222,u:p@h4')).toBe('nats://h1:4222,tls://h2:4443,h3:4222,h4');
+  });
+
+  it('leaks no part of a password holding @ or /', () => {
+    expect(publicNatsUrl('nats://bot:p@ss@h1:4222')).toBe('nats://h1:4222');
+    expect(publicNatsUrl('nats://bot:p/ss@h1:4222,bot:a@b/c@h2')).toBe('nats://h1:4222,h2');
   });
 });

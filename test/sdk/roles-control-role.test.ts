@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/database.ts';
 import { silentLogger } from '../../src/logger.ts';
-import { SandboxRoles } from '../../src/sandbox/roles.ts';
+import { SandboxRoles } from '../../src/sandbox/store/roles.ts';
 import { ADMIN_URL, urlFor } from '../support/db.ts';
 import { credentials } from './support.ts';
 

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { SandboxCredentials, Secret } from '../../src/sandbox/credentials.ts';
-import { SandboxRoles } from '../../src/sandbox/roles.ts';
+import { SandboxRoles } from '../../src/sandbox/store/roles.ts';
 import { SandboxManager } from '../../src/sandbox/manager.ts';
 import type { ExternalResource } from '../../src/sandbox/resources.ts';
 import type { Actor, SandboxStatus } from '../../src/sandbox/types.ts';

@@ -14,7 +14,7 @@ import { SandboxStreams } from '../../src/routing/streams.ts';
 import { SandboxCredentials, Secret } from '../../src/sandbox/credentials.ts';
 import { SandboxManager } from '../../src/sandbox/manager.ts';
 import { RedisAclResource, RedisKeysResource } from '../../src/sandbox/redis-resources.ts';
-import { SandboxRoles } from '../../src/sandbox/roles.ts';
+import { SandboxRoles } from '../../src/sandbox/store/roles.ts';
 import { crashChild } from '../fault/support/crash.ts';
 import { sweepAt } from '../fault/support/sweep.ts';
 import { IsolationFixture, NATS_URL, OPERATOR, REDIS_URL, SECRET, credentials, type TestSandbox } from './support.ts';

@@ -1,4 +1,5 @@
-import { withServer } from '../../sandbox/lifecycle/on-server.ts';
+import { onServer, withServer } from '../../sandbox/lifecycle/on-server.ts';
+import { DEFAULT_SERVER } from '../../sandbox/servers.ts';
 import type { StepContext } from './context.ts';
 
 /**
@@ -10,7 +11,7 @@ import type { StepContext } from './context.ts';
 export async function markMissingSchemas(ctx: StepContext): Promise<void> {
   const { missing, next } = await ctx.queries.missingSchemas(ctx.cursors.missingSchemas, ctx.settings.driftSlice);
   ctx.cursors.missingSchemas = next;
-  await markMissing(ctx, 'default', missing);
+  await markMissing(ctx, DEFAULT_SERVER, missing);
   const lctx = ctx.manager.context;
   for (const server of await ctx.remoteServers()) {
     const cursor = (ctx.cursors.servers[server] ??= { missingSchemas: null, orphanSchemas: null });
@@ -28,7 +29,8 @@ async function markMissing(ctx: StepContext, server: string, missing: Awaited<Re
     await ctx.item('schema_missing', row.id, async () => {
       const marked = await store.transaction(async (tx) => {
         await store.lockKey(tx, `sandbox:${row.id}`);
-        const exists = server === 'default' ? await ctx.manager.provisioner.schemaExists(row.id, tx) : await withServer(ctx.manager.context, server, (db) => ctx.manager.provisioner.schemaExists(row.id, db));
+        // On its server: the control transaction on `default`, that server's own elsewhere.
+        const exists = await onServer(ctx.manager.context, server, tx, (stx) => ctx.manager.provisioner.schemaExists(row.id, stx));
         if (exists) return false;
         await store.changeStatus(tx, row.id, row.status, 'failed', ctx.actor, { reason: 'schema_missing' });
         await store.audit(tx, row.id, 'schema_missing', ctx.actor, { schemaName: row.schema_name, previousStatus: row.status });

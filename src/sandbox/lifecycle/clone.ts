@@ -1,6 +1,5 @@
-import { ErrorCode, SandboxError } from '../errors.ts';
 import { defaultOwner, type Actor, type CreateResult } from '../types.ts';
-import { guard, type LifecycleContext } from './context.ts';
+import { assertUsable, guard, type LifecycleContext } from './context.ts';
 import { create, type SkippedGuild } from './create.ts';
 import { resolveFor } from './lookups.ts';
 
@@ -14,8 +13,6 @@ import { resolveFor } from './lookups.ts';
 export const clone = (ctx: LifecycleContext, sourceRef: string, name: string | undefined, actor: Actor): Promise<CreateResult & { skippedGuilds: SkippedGuild[] }> =>
   guard(async () => {
     const source = await resolveFor(ctx, sourceRef, actor);
-    if (source.status !== 'running' && source.status !== 'expired') {
-      throw new SandboxError(ErrorCode.InvalidTransition, `${source.name} is ${source.status}; only running or expired sandboxes can be cloned.`, { status: source.status });
-    }
+    assertUsable(source, source.name, 'cloned');
     return create(ctx, { name, owner: defaultOwner(actor), metadata: { clonedFrom: source.id } }, actor, { cloneOf: source });
   });

@@ -5,8 +5,8 @@ import type { GuildDirectory } from '../guild-directory.ts';
 import type { ExternalResource, PostgresResource } from '../resources.ts';
 import type { SchemaProvisioner } from '../store/schemas.ts';
 import type { SandboxServers } from '../servers.ts';
-import type { SandboxStore, Tx } from '../store/store.ts';
-import type { Actor, Sandbox, SandboxLimits } from '../types.ts';
+import type { SandboxStore } from '../store/store.ts';
+import type { Actor, Sandbox, SandboxLimits, SandboxStatus } from '../types.ts';
 
 /** Hooks for metrics; the domain does not depend on prom-client. */
 export interface ManagerObserver {
@@ -55,8 +55,6 @@ export interface LifecycleContext {
   events?: EventsProbe | undefined;
   /** The template schema new sandboxes are built from (default sandbox_template). */
   template?: string | undefined;
-  /** Called inside the transaction that rebuilt a sandbox's schema (reset, clone, upgrade), after the rebuild. See ManagerDeps. */
-  onSchemaRebuilt?: ((tx: Tx, sandboxId: string) => Promise<void>) | undefined;
 }
 
 export const HOUR = 3_600_000;
@@ -69,6 +67,16 @@ export const mayActFor = (ctx: LifecycleContext, actor: Actor, owner: string): b
 
 export const fault = (ctx: LifecycleContext, point: FaultPoint, sandboxId?: string): Promise<void> | void =>
   ctx.faults.hit(point, sandboxId ? { sandboxId } : {});
+
+/**
+ * The guard of operations on a sandbox's data (extend, reset, upgrade, clone): only a running or
+ * expired sandbox qualifies. Otherwise (also when the row is gone) SANDBOX_007, e.g. "demo is
+ * destroying; only running or expired sandboxes can be reset." `verb` is the past participle.
+ */
+export function assertUsable<R extends { status: SandboxStatus }>(row: R | null | undefined, name: string, verb: string): asserts row is R {
+  if (row && (row.status === 'running' || row.status === 'expired')) return;
+  throw new SandboxError(ErrorCode.InvalidTransition, `${name} is ${row?.status ?? 'gone'}; only running or expired sandboxes can be ${verb}.`, { status: row?.status });
+}
 
 /** Public operations never leak raw driver errors: everything leaves as a SandboxError. */
 export async function guard<T>(fn: () => Promise<T>): Promise<T> {

@@ -1,7 +1,6 @@
-import { ErrorCode, SandboxError } from '../errors.ts';
 import type { Actor, Sandbox } from '../types.ts';
 import { validateExtendHours } from '../validation.ts';
-import { HOUR, fault, guard, type LifecycleContext } from './context.ts';
+import { HOUR, assertUsable, fault, guard, type LifecycleContext } from './context.ts';
 import { getById, resolveFor } from './lookups.ts';
 
 /** New expiry: min(max(expires_at, now) + hours, now + max TTL). Revives an expired sandbox. */
@@ -12,11 +11,7 @@ export const extendTtl = (ctx: LifecycleContext, ref: string, hours: number, act
     const notices: string[] = [];
     await ctx.store.transaction(async (tx) => {
       const row = await ctx.store.lockSandboxRow(tx, target.id);
-      if (!row || (row.status !== 'running' && row.status !== 'expired')) {
-        throw new SandboxError(ErrorCode.InvalidTransition, `${target.name} is ${row?.status ?? 'gone'}; only running or expired sandboxes can be extended.`, {
-          status: row?.status,
-        });
-      }
+      assertUsable(row, target.name, 'extended');
       await fault(ctx, 'extend:before-update', target.id);
       const now = ctx.clock().getTime();
       const wanted = Math.max(row.expiresAt.getTime(), now) + h * HOUR;

@@ -1,9 +1,9 @@
 import { performance } from 'node:perf_hooks';
-import { ErrorCode, SandboxError } from '../errors.ts';
 import { actorLabel, type Actor, type Sandbox } from '../types.ts';
-import { fault, guard, type LifecycleContext } from './context.ts';
+import { assertUsable, fault, guard, type LifecycleContext } from './context.ts';
 import { getById, resolveFor } from './lookups.ts';
 import { onServer } from './on-server.ts';
+import { regrant } from './postgres-resources.ts';
 
 export interface ResetResult {
   sandbox: Sandbox;
@@ -14,7 +14,7 @@ export interface ResetResult {
 /**
  * `reset <sandbox>`: puts the schema back to the template's current version (structure and seed),
  * owner or admin only, running or expired only. ONE transaction under the sandbox's key and row
- * lock: drop and rebuild, the onSchemaRebuilt hook (role re-grant), template_version and the
+ * lock: drop and rebuild, the role re-grant (regrant), template_version and the
  * `reset` audit row (on another server than `default` the rebuild and re-grant run in that server's
  * transaction, committed just before the control side: see onServer); other connections see the old schema or the new one, never half of it. After
  * the commit each external resource with a purge() is emptied (stream messages, Redis keys); a
@@ -27,13 +27,11 @@ export const reset = (ctx: LifecycleContext, ref: string, actor: Actor): Promise
     const log = ctx.log.child({ sandboxId: target.id, actor: actorLabel(actor) });
     const version = await ctx.store.transaction(async (tx) => {
       const row = await ctx.store.lockSandboxKeyAndRow(tx, target.id);
-      if (!row || (row.status !== 'running' && row.status !== 'expired')) {
-        throw new SandboxError(ErrorCode.InvalidTransition, `${target.name} is ${row?.status ?? 'gone'}; only running or expired sandboxes can be reset.`, { status: row?.status });
-      }
+      assertUsable(row, target.name, 'reset');
       const { templateVersion } = await onServer(ctx, row.server, tx, async (stx) => {
         const rebuilt = await ctx.schemas.resetSchema(target.id, stx, { template: ctx.template });
         await fault(ctx, 'reset:after-rebuild', target.id);
-        await ctx.onSchemaRebuilt?.(stx, target.id);
+        await regrant(ctx, stx, target.id);
         return rebuilt;
       });
       await ctx.store.setTemplateVersion(tx, target.id, templateVersion);

@@ -1,8 +1,8 @@
-import { ErrorCode, SandboxError } from '../errors.ts';
 import { actorLabel, type Actor, type Sandbox } from '../types.ts';
-import { guard, type LifecycleContext } from './context.ts';
+import { assertUsable, guard, type LifecycleContext } from './context.ts';
 import { getById, resolveFor } from './lookups.ts';
 import { onServer } from './on-server.ts';
+import { regrant } from './postgres-resources.ts';
 
 /**
  * `upgrade <sandbox>`: applies the template files recorded after the sandbox's template version to
@@ -15,14 +15,12 @@ export const upgrade = (ctx: LifecycleContext, ref: string, actor: Actor): Promi
     const target = await resolveFor(ctx, ref, actor);
     const applied = await ctx.store.transaction(async (tx) => {
       const row = await ctx.store.lockSandboxKeyAndRow(tx, target.id);
-      if (!row || (row.status !== 'running' && row.status !== 'expired')) {
-        throw new SandboxError(ErrorCode.InvalidTransition, `${target.name} is ${row?.status ?? 'gone'}; only running or expired sandboxes can be upgraded.`, { status: row?.status });
-      }
+      assertUsable(row, target.name, 'upgraded');
       const from = row.templateVersion ?? 'initial';
       // On its server (see onServer): the template files and the re-grant there, the version and audit here.
       const r = await onServer(ctx, row.server, tx, async (stx) => {
         const upgraded = await ctx.schemas.upgradeSchema(row.schemaName, from, stx, { template: ctx.template });
-        if (upgraded.applied.length || upgraded.version !== row.templateVersion) await ctx.onSchemaRebuilt?.(stx, target.id);
+        if (upgraded.applied.length || upgraded.version !== row.templateVersion) await regrant(ctx, stx, target.id);
         return upgraded;
       });
       if (r.applied.length === 0 && r.version === row.templateVersion) return [];

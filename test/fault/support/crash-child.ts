@@ -18,7 +18,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { SandboxCredentials, Secret } from '../../../src/sandbox/credentials.ts';
 import { RedisAclResource, RedisKeysResource } from '../../../src/sandbox/redis-resources.ts';
 import type { ExternalResource, PostgresResource } from '../../../src/sandbox/resources.ts';
-import { SandboxRoles } from '../../../src/sandbox/roles.ts';
+import { SandboxRoles } from '../../../src/sandbox/store/roles.ts';
 import { connectNats } from '../../../src/routing/nats.ts';
 import { SandboxStreams } from '../../../src/routing/streams.ts';
 import { openSandboxServers } from '../../../src/db/servers.ts';
