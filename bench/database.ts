@@ -34,7 +34,9 @@ export async function createBenchDatabase(adminUrl: string, register: (drop: () 
   const drop = (): Promise<void> =>
     (dropped ??= (async () => {
       // Roles are cluster-wide: the sandbox roles made here (isolation on) go with the database.
-      await db?.pool.query('SELECT drop_sandbox_role(sandbox_id) FROM list_sandbox_roles() WHERE connects_here').catch(() => undefined);
+      await db?.pool.query('SELECT drop_sandbox_role(id) FROM sandboxes').catch(() => undefined);
+      // And the group role they connected through (sandbox_connect_<oid>).
+      await db?.pool.query('SELECT drop_sandbox_connect_role()').catch(() => undefined);
       await db?.close();
       await onServer(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     })());

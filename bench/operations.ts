@@ -8,6 +8,8 @@ import { SandboxCredentials, Secret, scramSha256Verifier } from '../src/sandbox/
 import { SandboxRoles } from '../src/sandbox/store/roles.ts';
 import type { SandboxServers } from '../src/sandbox/servers.ts';
 import type { Actor, Sandbox } from '../src/sandbox/types.ts';
+import { GENERATOR_VERSION } from '../src/sandbox/store/template/generator.ts';
+import { DEFAULT_TEMPLATE } from '../src/sandbox/store/template/template.ts';
 
 /** The bench acts as an operator, like the CLI. */
 export const BENCH_ACTOR: Actor = { kind: 'operator', name: 'bench' };
@@ -52,17 +54,20 @@ export const fullCreate = (manager: SandboxManager): Promise<Sandbox> =>
 export const fullDestroy = (manager: SandboxManager, sandbox: Sandbox): Promise<Sandbox> => manager.destroy(sandbox.id, BENCH_ACTOR);
 
 /**
- * The floor: the bare schema DDL, called directly with raw SQL. With `withRole` (isolation on) the
+ * The floor: the bare DDL a create runs, called directly with raw SQL: the default template's cached
+ * DDL and seed (what create builds since templates; the templates section compares it with the
+ * hand-written create_sandbox_schema), in one autocommit statement. With `withRole` (isolation on) the
  * same statement also makes the role and its grants (FROM runs first: schema, then role), with a
- * SCRAM verifier of its derived password computed the way the manager does.
+ * SCRAM verifier of its derived password computed the way the manager does. The template cache must
+ * be filled (any manager create does it: warmUp).
  */
 export const floorCreate = async (pool: pg.Pool, id: string = randomUUID(), withRole = false): Promise<string> => {
-  if (withRole && BENCH_CREDENTIALS) {
-    const verifier = await scramSha256Verifier(BENCH_CREDENTIALS.postgresPassword(id));
-    await pool.query('SELECT create_sandbox_role($1::uuid, $2) FROM (SELECT create_sandbox_schema($1::uuid)) AS s', [id, verifier]);
-  } else {
-    await pool.query('SELECT create_sandbox_schema($1::uuid)', [id]);
-  }
+  const build = `SELECT sandbox_template_instantiate(sandbox_schema_name($1::uuid), '${DEFAULT_TEMPLATE}', ${GENERATOR_VERSION}, true) AS v`;
+  const { rows } =
+    withRole && BENCH_CREDENTIALS
+      ? await pool.query(`SELECT s.v, create_sandbox_role($1::uuid, $2) FROM (${build}) AS s`, [id, await scramSha256Verifier(BENCH_CREDENTIALS.postgresPassword(id))])
+      : await pool.query(build, [id]);
+  if (rows[0]?.v == null) throw new Error('floorCreate: the template cache is empty; run a manager create first');
   return id;
 };
 

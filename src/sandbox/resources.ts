@@ -59,6 +59,11 @@ export interface PostgresResource {
    * inside its own statement, before the schema drop, instead of sending a statement of its own.
    */
   dropExpression(sandboxId: string): Prisma.Sql;
+  /**
+   * Optional: drops what this kind keeps per control database rather than per sandbox (the roles' group,
+   * `sandbox_connect_<database oid>`) whose database no longer exists on the server. Returns their names.
+   */
+  dropServerOrphans?(db: Db): Promise<string[]>;
   /** Of these ids, those that have none (the sweeper's missing pass). */
   missingAmong(db: Db, sandboxIds: string[]): Promise<string[]>;
   /**

@@ -62,8 +62,8 @@ describe('migrator', () => {
     ]);
     const fns = await p.query(`SELECT proname FROM pg_proc WHERE proname LIKE '%sandbox%' ORDER BY 1`);
     expect(fns.rows.map((f) => f.proname)).toEqual([
-      'create_sandbox_role', 'create_sandbox_schema', 'drop_sandbox_role', 'drop_sandbox_schema', 'get_sandbox_schema_stats',
-      'is_sandbox_role_name', 'is_sandbox_schema_name', 'list_sandbox_roles', 'prune_sandbox_route_changes', 'sandbox_build_schema', 'sandbox_clone_if_unchanged',
+      'create_sandbox_role', 'create_sandbox_schema', 'drop_orphan_sandbox_connect_roles', 'drop_sandbox_connect_role', 'drop_sandbox_role', 'drop_sandbox_schema',
+      'ensure_sandbox_connect_role', 'get_sandbox_schema_stats', 'is_sandbox_connect_role_name', 'is_sandbox_role_name', 'is_sandbox_schema_name', 'list_sandbox_roles', 'prune_sandbox_route_changes', 'sandbox_build_schema', 'sandbox_clone_if_unchanged', 'sandbox_connect_role_name',
       'sandbox_insert_creating', 'sandbox_role_name', 'sandbox_route_feed', 'sandbox_route_record', 'sandbox_run_in_schema', 'sandbox_schema_exists',
       'sandbox_schema_fingerprint', 'sandbox_schema_name', 'sandbox_self_status', 'sandbox_template_cache_key', 'sandbox_template_instantiate',
       'sandbox_template_reset', 'sandbox_template_version', 'set_sandbox_role_password',

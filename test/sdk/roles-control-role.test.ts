@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/database.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { SandboxRoles } from '../../src/sandbox/store/roles.ts';
-import { ADMIN_URL, urlFor } from '../support/db.ts';
+import { ADMIN_URL, dropDatabase, urlFor } from '../support/db.ts';
 import { credentials } from './support.ts';
 
 const tag = randomBytes(4).toString('hex');
@@ -30,7 +30,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await db?.close();
-  await admin.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
+  await dropDatabase(admin, DB);
   await admin.query(`DROP ROLE IF EXISTS ${role}`);
   await admin.query(`DROP ROLE IF EXISTS ${CTL}`);
   await admin.end();

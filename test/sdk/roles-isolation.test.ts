@@ -139,6 +139,45 @@ describe('role lifecycle', () => {
     expect(await fx.roles.exists(fx.db.prisma, c.id)).toBe(false);
   });
 
+  it('connects through one group per control database: the database and function ACLs do not grow with sandboxes', async () => {
+    const acl = async () =>
+      (
+        await fx.db.pool.query<{ db: number; fn: number }>(
+          `SELECT (SELECT cardinality(datacl) FROM pg_database WHERE datname = current_database()) AS db,
+                  (SELECT cardinality(proacl) FROM pg_proc WHERE proname = 'sandbox_self_status') AS fn`,
+        )
+      ).rows[0]!;
+    const before = await acl();
+    const made = await Promise.all([fx.sandbox(), fx.sandbox(), fx.sandbox(), fx.sandbox()]);
+    expect(await acl()).toEqual(before);
+    const { rows } = await fx.db.pool.query<{ group: string; members: string[] }>(
+      `SELECT g.rolname::text AS group, array_agg(r.rolname::text ORDER BY r.rolname) AS members
+       FROM pg_roles g JOIN pg_auth_members m ON m.roleid = g.oid JOIN pg_roles r ON r.oid = m.member
+       WHERE g.rolname = 'sandbox_connect_' || (SELECT oid FROM pg_database WHERE datname = current_database())::text GROUP BY 1`,
+    );
+    expect(rows[0]!.members).toEqual(expect.arrayContaining(made.map((m) => m.schema)));
+    // Each of them still logs in and reads its own status.
+    const w = new pg.Client({ connectionString: fx.roleUrl(made[3]!.id) });
+    await w.connect();
+    expect((await w.query('SELECT public.sandbox_self_status() AS s')).rows[0].s).toBe('running');
+    await w.end();
+  });
+
+  it("drops a dropped database's group in the orphan pass, never a live one's", async () => {
+    const dead = 'sandbox_connect_4294967295'; // an oid no database has here
+    await fx.db.pool.query(`CREATE ROLE ${dead} NOLOGIN`);
+    try {
+      const live = (await fx.db.pool.query<{ g: string }>(`SELECT 'sandbox_connect_' || oid::text AS g FROM pg_database WHERE datname = current_database()`)).rows[0]!.g;
+      const dropped = await fx.roles.dropServerOrphans(fx.db.prisma);
+      expect(dropped).toContain(dead);
+      expect(dropped).not.toContain(live);
+      const left = await fx.db.pool.query(`SELECT rolname::text AS r FROM pg_roles WHERE rolname IN ($1, $2) ORDER BY 1`, [dead, live]);
+      expect(left.rows).toEqual([{ r: live }]);
+    } finally {
+      await fx.db.pool.query(`DROP ROLE IF EXISTS ${dead}`);
+    }
+  });
+
   it('refuses to make a role for a sandbox whose schema does not exist', async () => {
     const c = await fx.sandbox('running', { role: false });
     await fx.db.pool.query('SELECT drop_sandbox_schema($1)', [c.id]);

@@ -39,8 +39,19 @@ export async function createEmptyDatabase(prefix = 'sbx_test'): Promise<{ name: 
   return {
     name,
     url: urlFor(name),
-    drop: () => admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
+    drop: () => admin((c) => dropDatabase(c, name)),
   };
+}
+
+/**
+ * Drops a database and the group role its sandbox roles connect through (`sandbox_connect_<oid>`,
+ * made when the first sandbox role is): roles are cluster-wide and outlive the database.
+ */
+export async function dropDatabase(c: pg.Client, name: string): Promise<void> {
+  const { rows } = await c.query<{ oid: string }>('SELECT oid::text AS oid FROM pg_database WHERE datname = $1', [name]);
+  await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  // A sweeper of another test database may be dropping it as an orphan at the same moment.
+  if (rows[0]) await c.query(`DROP ROLE IF EXISTS sandbox_connect_${rows[0].oid}`).catch(() => undefined);
 }
 
 /** A fresh, migrated database on the local PostgreSQL. */

@@ -66,6 +66,12 @@ export class SandboxRoles implements PostgresResource {
     return row!.done;
   }
 
+  /** Drops `sandbox_connect_<oid>` group roles whose database is gone (exact pattern; never a live database's). */
+  async dropServerOrphans(db: RoleSql): Promise<string[]> {
+    const rows = await db.$queryRaw<{ name: string }[]>`SELECT drop_orphan_sandbox_connect_roles() AS name`;
+    return rows.map((r) => r.name);
+  }
+
   async exists(tx: RoleSql, sandboxId: string): Promise<boolean> {
     const id = canonicalSandboxId(sandboxId);
     const [row] = await tx.$queryRaw<{ exists: boolean }[]>`SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = sandbox_role_name(${id}::uuid)) AS exists`;
