@@ -38,7 +38,7 @@ function lifecycleTable(rows: LifecycleResult[]): string {
     }),
   );
   return table(
-    'Create and destroy: full manager operation vs the bare DDL floor (the default template's DDL and drop_sandbox_schema, and the role's with isolation on), interleaved',
+    'Create and destroy: full manager operation vs the bare DDL floor (the default template DDL and drop_sandbox_schema, plus the role DDL with isolation on), interleaved',
     ['op', 'mode', 'n', 'full p50/p95/p99 ms', 'full ops/s', 'floor p50/p95/p99 ms', 'floor ops/s', 'full/floor p50/p95/p99', 'floor/full ops/s'],
     body,
   );
