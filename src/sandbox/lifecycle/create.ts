@@ -5,7 +5,7 @@ import type { ExternalResource } from '../resources.ts';
 import type { AuditEntry, Tx } from '../store/store.ts';
 import { actorLabel, defaultOwner, type Actor, type CreateInput, type CreateResult, type Sandbox } from '../types.ts';
 import { defaultName, validateGuildIds, validateMetadata, validateName, validateOwner, validateTtlHours } from '../validation.ts';
-import { HOUR, fault, guard, mayActFor, routesChanged, throwGuildMapped, type LifecycleContext } from './context.ts';
+import { HOUR, assertUsable, fault, guard, mayActFor, routesChanged, throwGuildMapped, type LifecycleContext } from './context.ts';
 import { tearDown } from './destroy.ts';
 import { assertCanManageGuild, canManageGuild, claimGuild } from './guilds.ts';
 import { getById } from './lookups.ts';
@@ -281,9 +281,7 @@ async function provision(ctx: LifecycleContext, row: CreatingRow, plan: GuildPla
  */
 async function cloneInto(ctx: LifecycleContext, tx: Tx, stx: Tx, id: string, source: { sourceId: string; sourceName: string }): Promise<{ schemaName: string; templateVersion: string | null }> {
   const row = await ctx.store.lockSandboxKeyAndRow(tx, source.sourceId, { firstKey: `sandbox:${id}` });
-  if (!row || (row.status !== 'running' && row.status !== 'expired')) {
-    throw new SandboxError(ErrorCode.InvalidTransition, `${source.sourceName} is ${row?.status ?? 'gone'}; only running or expired sandboxes can be cloned.`, { status: row?.status });
-  }
+  assertUsable(row, source.sourceName, 'cloned');
   // `stx` is a transaction on the source's server, where the new sandbox was placed.
   const { schemaName } = await ctx.schemas.cloneSchema(source.sourceId, id, stx);
   await fault(ctx, 'clone:after-schema', id);
