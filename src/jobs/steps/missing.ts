@@ -55,9 +55,10 @@ export async function ensureMissingExternal(ctx: StepContext): Promise<void> {
   ctx.cursors.external = next;
   if (!ids.length) return;
   for (const r of resources) {
-    const present = new Set(await r.list());
+    // One lookup per id of the slice (a stream's info, an ACL GETUSER), not a listing of every one on
+    // the server: the pass costs the same with 50 sandboxes as with 50,000.
     for (const id of ids) {
-      if (present.has(id)) continue;
+      if (await r.exists(id)) continue;
       await ctx.item('external_ensured', id, async () => {
         await r.ensure(id);
         ctx.log.warn({ sandboxId: id, kind: r.kind }, 'missing external resource ensured');
