@@ -50,7 +50,7 @@ export function loadBenchConfig(): BenchConfig {
     warmup: int('BENCH_WARMUP', 5),
     scaleSizes: sizes('BENCH_SCALE_SIZES', [0, 1000, 5000, 50000]),
     scaleCreates: int('BENCH_SCALE_CREATES', 40, 1),
-    scaleReps: int('BENCH_SCALE_REPS', 21, 1),
+    scaleReps: int('BENCH_SCALE_REPS', 41, 1),
     orphans: int('BENCH_ORPHANS', 5),
     seedBatch: int('BENCH_SEED_BATCH', 1000, 1),
     lookups: int('BENCH_LOOKUPS', 3000, 1),
