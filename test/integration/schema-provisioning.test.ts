@@ -92,6 +92,30 @@ describe('schema provisioning', () => {
     expect(await manager.provisioner.cleanupOrphanedSchemas()).toEqual({ dropped: [], failed: [], next: null });
   });
 
+  it('walks the schemas a slice at a time: every orphan is dropped once, live schemas stay, and the walk ends', async () => {
+    const { sandbox: live } = await manager.create({ name: 'walk-live', owner: 'cli:bob' }, op);
+    const orphans: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const name = `sandbox_${randomUUID().replaceAll('-', '')}`;
+      await db.pool.query(`CREATE SCHEMA ${name}`);
+      orphans.push(name);
+    }
+    const dropped: string[] = [];
+    let after: string | null = null;
+    let slices = 0;
+    do {
+      const r = await manager.provisioner.cleanupOrphanedSchemas({ after, limit: 3 });
+      expect(r.failed).toEqual([]);
+      dropped.push(...r.dropped);
+      after = r.next;
+      slices++;
+    } while (after !== null && slices < 20);
+    expect(after).toBeNull();
+    expect(slices).toBeGreaterThanOrEqual(3); // 8 sandbox-pattern schemas at least, 3 per slice
+    expect([...dropped].sort()).toEqual([...orphans].sort());
+    expect(await schemaExists(db, live.schemaName)).toBe(true);
+  });
+
   it('treats the schema of a destroyed sandbox as an orphan if it ever reappears', async () => {
     const { sandbox } = await manager.create({ name: 'comes-back', owner: 'cli:bob' }, op);
     await manager.destroy(sandbox.id, op);

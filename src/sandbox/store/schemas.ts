@@ -120,20 +120,20 @@ export class SchemaProvisioner {
     // The slice comes from the name index alone (the regex would make the planner misjudge the
     // range and scan every schema); the exact pattern and the live-row probe (by the unique
     // schema_name index: COLLATE "default", since name's C collation would not use it) follow.
-    const rows = await sql.$queryRaw<{ nspname: string; pattern: boolean; live: boolean }[]>`
+    // One row back, whatever the slice's size: the orphans, the slice's last name and its length.
+    const [row] = await sql.$queryRaw<{ orphans: string[]; last: string | null; n: number }[]>`
       WITH slice AS MATERIALIZED (
         SELECT nspname FROM pg_namespace
         WHERE nspname >= 'sandbox_'::name AND nspname < 'sandbox\`'::name AND nspname > ${after}::name
         ORDER BY nspname LIMIT ${limit}::int
       )
-      SELECT n.nspname::text AS nspname, is_sandbox_schema_name(n.nspname::text) AS pattern, l.live IS NOT NULL AS live
-      FROM slice n
-      LEFT JOIN LATERAL (
-        SELECT true AS live FROM sandboxes s WHERE s.schema_name = n.nspname::text COLLATE "default" AND s.status <> 'destroyed' LIMIT 1
-      ) l ON true
-      ORDER BY n.nspname`;
-    const next = rows.length === limit ? rows[rows.length - 1]!.nspname : null;
-    return { orphans: rows.filter((r) => r.pattern && !r.live).map((r) => r.nspname), next };
+      SELECT coalesce(array_agg(n.nspname::text ORDER BY n.nspname) FILTER (
+               WHERE is_sandbox_schema_name(n.nspname::text)
+                 AND NOT EXISTS (SELECT 1 FROM sandboxes s WHERE s.schema_name = n.nspname::text COLLATE "default" AND s.status <> 'destroyed')
+             ), '{}') AS orphans,
+             max(n.nspname)::text AS last, count(*)::int AS n
+      FROM slice n`;
+    return { orphans: row!.orphans, next: row!.n === limit ? row!.last : null };
   }
 
   /**
