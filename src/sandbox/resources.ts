@@ -63,7 +63,7 @@ export interface PostgresResource {
    * Optional: drops what this kind keeps per control database rather than per sandbox (the roles' group,
    * `sandbox_connect_<database oid>`) whose database no longer exists on the server. Returns their names.
    */
-  dropServerOrphans?(db: Db): Promise<string[]>;
+  dropOrphanGroups?(db: Db): Promise<string[]>;
   /** Of these ids, those that have none (the sweeper's missing pass). */
   missingAmong(db: Db, sandboxIds: string[]): Promise<string[]>;
   /**

@@ -168,7 +168,7 @@ describe('role lifecycle', () => {
     await fx.db.pool.query(`CREATE ROLE ${dead} NOLOGIN`);
     try {
       const live = (await fx.db.pool.query<{ g: string }>(`SELECT 'sandbox_connect_' || oid::text AS g FROM pg_database WHERE datname = current_database()`)).rows[0]!.g;
-      const dropped = await fx.roles.dropServerOrphans(fx.db.prisma);
+      const dropped = await fx.roles.dropOrphanGroups(fx.db.prisma);
       expect(dropped).toContain(dead);
       expect(dropped).not.toContain(live);
       const left = await fx.db.pool.query(`SELECT rolname::text AS r FROM pg_roles WHERE rolname IN ($1, $2) ORDER BY 1`, [dead, live]);

@@ -54,9 +54,9 @@ export async function dropOrphanPostgresResources(ctx: StepContext): Promise<voi
   for (const server of ctx.manager.postgresResources.length ? await serversToCheck(ctx) : []) {
     for (const r of ctx.manager.postgresResources) {
       const cursor = cursorOf(ctx, r.kind, server);
-      if (r.dropServerOrphans && cursor.orphans === null) {
+      if (r.dropOrphanGroups && cursor.orphans === null) {
         // Once per lap of the slices: what a dropped control database left behind (its roles' group).
-        const gone = await withServer(lctx, server, (db) => r.dropServerOrphans!(db));
+        const gone = await withServer(lctx, server, (db) => r.dropOrphanGroups!(db));
         if (gone.length) {
           ctx.summary.counts.postgres_orphan_dropped += gone.length;
           ctx.log.warn({ kind: r.kind, server, names: gone }, 'group roles of dropped databases removed');

@@ -67,7 +67,7 @@ export class SandboxRoles implements PostgresResource {
   }
 
   /** Drops `sandbox_connect_<oid>` group roles whose database is gone (exact pattern; never a live database's). */
-  async dropServerOrphans(db: RoleSql): Promise<string[]> {
+  async dropOrphanGroups(db: RoleSql): Promise<string[]> {
     const rows = await db.$queryRaw<{ name: string }[]>`SELECT drop_orphan_sandbox_connect_roles() AS name`;
     return rows.map((r) => r.name);
   }
