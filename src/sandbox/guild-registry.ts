@@ -5,8 +5,8 @@ import type { SandboxManager } from './manager.ts';
 import type { GuildClaim, SandboxStore } from './store/store.ts';
 import { isAdmin, routesChanged } from './lifecycle/context.ts';
 import { lockSandboxInStatus } from './lifecycle/guilds.ts';
-import { parseActorLabel, type Actor } from './types.ts';
-import { validateSnowflake } from './validation.ts';
+import type { Actor } from './types.ts';
+import { parseActorLabel, validateSnowflake } from './validation.ts';
 
 type Tx = Prisma.TransactionClient;
 

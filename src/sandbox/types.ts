@@ -1,5 +1,3 @@
-import { isOperatorName, isSnowflake, isSystemJob } from './validation.ts';
-
 export const SANDBOX_STATUSES = ['pending', 'creating', 'running', 'expired', 'destroying', 'destroyed', 'failed'] as const;
 export type SandboxStatus = (typeof SANDBOX_STATUSES)[number];
 
@@ -40,29 +38,6 @@ export function actorLabel(actor: Actor): string {
       return `cli:${actor.name}`;
     case 'system':
       return `system:${actor.job}`;
-  }
-}
-
-/**
- * The inverse of actorLabel, strict: `discord:<snowflake>`, `cli:<operator name>` or
- * `system:<job>`. Anything else (an unknown prefix, `discord:` without a snowflake, an empty or
- * malformed name) is null, never a guess: admin rights are not decided from a string's shape.
- */
-export function parseActorLabel(label: string): Actor | null {
-  if (typeof label !== 'string') return null;
-  const colon = label.indexOf(':');
-  if (colon < 0) return null;
-  const prefix = label.slice(0, colon);
-  const rest = label.slice(colon + 1);
-  switch (prefix) {
-    case 'discord':
-      return isSnowflake(rest) ? { kind: 'discord', id: rest } : null;
-    case 'cli':
-      return isOperatorName(rest) ? { kind: 'operator', name: rest } : null;
-    case 'system':
-      return isSystemJob(rest) ? { kind: 'system', job: rest } : null;
-    default:
-      return null;
   }
 }
 

@@ -1,6 +1,6 @@
 import { customAlphabet } from 'nanoid';
 import { invalidInput } from './errors.ts';
-import { SANDBOX_STATUSES, type SandboxStatus } from './types.ts';
+import { SANDBOX_STATUSES, type Actor, type SandboxStatus } from './types.ts';
 
 const NAME_RE = /^[a-z0-9][a-z0-9-]{2,63}$/;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -27,6 +27,29 @@ export const isSnowflake = (value: string): boolean => SNOWFLAKE_RE.test(value) 
 export const isOperatorName = (value: string): boolean => OPERATOR_NAME_RE.test(value);
 /** A system job's name: the `<job>` of `system:<job>`. */
 export const isSystemJob = (value: string): boolean => SYSTEM_JOB_RE.test(value);
+
+/**
+ * The inverse of actorLabel (types.ts), strict: `discord:<snowflake>`, `cli:<operator name>` or
+ * `system:<job>`. Anything else (an unknown prefix, `discord:` without a snowflake, an empty or
+ * malformed name) is null, never a guess: admin rights are not decided from a string's shape.
+ */
+export function parseActorLabel(label: string): Actor | null {
+  if (typeof label !== 'string') return null;
+  const colon = label.indexOf(':');
+  if (colon < 0) return null;
+  const prefix = label.slice(0, colon);
+  const rest = label.slice(colon + 1);
+  switch (prefix) {
+    case 'discord':
+      return isSnowflake(rest) ? { kind: 'discord', id: rest } : null;
+    case 'cli':
+      return isOperatorName(rest) ? { kind: 'operator', name: rest } : null;
+    case 'system':
+      return isSystemJob(rest) ? { kind: 'system', job: rest } : null;
+    default:
+      return null;
+  }
+}
 
 export function validateName(name: string): string {
   if (typeof name !== 'string' || !NAME_RE.test(name)) {

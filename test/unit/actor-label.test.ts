@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { actorLabel, parseActorLabel } from '../../src/sandbox/types.ts';
+import { actorLabel } from '../../src/sandbox/types.ts';
+import { parseActorLabel } from '../../src/sandbox/validation.ts';
 
 describe('parseActorLabel', () => {
   it('reads back the three kinds actorLabel writes', () => {
