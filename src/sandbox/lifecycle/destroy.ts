@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { ErrorCode, SandboxError, toSandboxError } from '../errors.ts';
-import type { Tx } from '../store/store.ts';
+import type { TeardownArgs, Tx } from '../store/store.ts';
 import { actorLabel, type Actor, type Sandbox, type SandboxStatus } from '../types.ts';
 import { HOUR, fault, guard, routesChanged, type LifecycleContext } from './context.ts';
 import { getById, resolveFor } from './lookups.ts';
@@ -132,7 +132,7 @@ async function releaseAndDrop(
   row: { server: string; schemaName: string },
   actor: Actor,
   keepSchema: boolean,
-  rest: Pick<Parameters<LifecycleContext['store']['tearDownSandbox']>[1], 'schemaAudit' | 'change'>,
+  rest: Pick<TeardownArgs, 'schemaAudit' | 'change'>,
 ): Promise<{ mapped: string[] }> {
   const common = { id, actor, schemaName: row.schemaName, ...rest };
   if (row.server === DEFAULT_SERVER) {

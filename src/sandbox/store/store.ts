@@ -44,6 +44,18 @@ const auditEvent = (e: AuditEntry) => ({ eventType: e.eventType, actor: actorLab
 const lostRace = (id: string, from: SandboxStatus, to: SandboxStatus): SandboxError =>
   new SandboxError(ErrorCode.Conflict, 'The sandbox was changed by someone else at the same time. Please try again.', { id, from, to });
 
+/** What SandboxStore.tearDownSandbox does (see there). */
+export interface TeardownArgs {
+  id: string;
+  actor: Actor;
+  schemaName: string;
+  schema: 'drop' | 'keep' | { droppedElsewhere: boolean };
+  schemaAudit: 'always' | 'if-dropped';
+  dropFirst?: { kind: string; expression: Prisma.Sql }[];
+  alsoDropped?: string[];
+  change?: { from: SandboxStatus; to: SandboxStatus; details: Record<string, unknown>; extras: StatusExtras };
+}
+
 /** Columns a status change may set along with the status. */
 export interface StatusExtras {
   /** The time written as status_changed_at (and destroyed_at); default now. */
@@ -504,22 +516,10 @@ export class SandboxStore {
    * mapping and claim deleted, their audit rows, and with `change` the status change. Audit rows in
    * order: guild_unregistered…, guild_claim_removed…, schema_dropped (with `schemaAudit: 'if-dropped'`
    * only when one was), `<kind>_dropped` for each kind dropped (`alsoDropped`, then `dropFirst`'s),
-   * then status_changed and, to `destroyed`, `destroyed` with the guilds unmapped. A lost race on
-   * the status is SANDBOX_010.
+   * then status_changed and, to `destroyed`, `destroyed` with the guilds unmapped. Returns those
+   * guilds. A lost race on the status is SANDBOX_010.
    */
-  async tearDownSandbox(
-    tx: Tx,
-    args: {
-      id: string;
-      actor: Actor;
-      schemaName: string;
-      schema: 'drop' | 'keep' | { droppedElsewhere: boolean };
-      schemaAudit: 'always' | 'if-dropped';
-      dropFirst?: { kind: string; expression: Prisma.Sql }[];
-      alsoDropped?: string[];
-      change?: { from: SandboxStatus; to: SandboxStatus; details: Record<string, unknown>; extras: StatusExtras };
-    },
-  ): Promise<{ mapped: string[]; claimed: string[]; dropped: boolean; droppedKinds: string[] }> {
+  async tearDownSandbox(tx: Tx, args: TeardownArgs): Promise<{ mapped: string[] }> {
     const { id, change } = args;
     const actor = actorLabel(args.actor);
     const dropFirst = args.dropFirst ?? [];
@@ -555,7 +555,7 @@ export class SandboxStore {
         RETURNING 1
       )`;
     // `d` (read first, by the main query's FROM) evaluates `f`, the dropFirst expressions, before the schema drop.
-    const [row] = await tx.$queryRaw<{ mapped: string[]; claimed: string[]; dropped: boolean; droppedFirst: boolean[]; moved: number }[]>`
+    const [row] = await tx.$queryRaw<{ mapped: string[]; moved: number }[]>`
       WITH f AS MATERIALIZED (SELECT ${first} AS first),
       d AS MATERIALIZED (SELECT f.first, ${drop} AS dropped FROM f),
       gone_maps AS (DELETE FROM sandbox_guild_mapping WHERE sandbox_id = ${id}::uuid RETURNING guild_id, created_at),
@@ -563,16 +563,10 @@ export class SandboxStore {
       events AS MATERIALIZED (SELECT ${before} AS before, ${after} AS after FROM d),
       ${write}
       SELECT ARRAY(SELECT guild_id FROM gone_maps ORDER BY created_at) AS mapped,
-             ARRAY(SELECT guild_id FROM gone_claims ORDER BY created_at) AS claimed,
-             d.dropped, d.first AS "droppedFirst", (SELECT count(*) FROM moved)::int AS moved, (SELECT count(*) FROM audited) AS audited
+             (SELECT count(*) FROM moved)::int AS moved, (SELECT count(*) FROM audited) AS audited
       FROM d`;
     if (change && row!.moved !== 1) throw lostRace(id, change.from, change.to);
-    return {
-      mapped: row!.mapped,
-      claimed: row!.claimed,
-      dropped: row!.dropped,
-      droppedKinds: [...(args.alsoDropped ?? []), ...dropFirst.filter((_, i) => row!.droppedFirst[i]).map((d) => d.kind)],
-    };
+    return { mapped: row!.mapped };
   }
 
   /** Guild ids mapped anywhere that are not in `listed`. */
