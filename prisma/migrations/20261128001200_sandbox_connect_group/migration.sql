@@ -19,34 +19,25 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 AS $fn$ SELECT p_name ~ '^sandbox_connect_[0-9]{1,10}$' $fn$;
 
 -- Makes this database's group role with its two grants when it is missing, and returns its name. In
--- the steady state it only reads: the role exists and both ACLs name it. Creating or granting takes
--- the server-wide lock (two first creates at once would otherwise race on pg_authid and the ACLs).
+-- the steady state it only reads: the role exists and both ACLs name it. Otherwise it takes the
+-- server-wide lock (two first creates at once would race on pg_authid and the ACLs) and makes what
+-- is missing; CREATE ROLE is skipped when another transaction made it meanwhile, GRANT is idempotent.
 CREATE OR REPLACE FUNCTION ensure_sandbox_connect_role() RETURNS text
 LANGUAGE plpgsql
 AS $fn$
 DECLARE
   g text := sandbox_connect_role_name();
-  ctl text := current_schema();
-  fn regprocedure := format('%I.sandbox_self_status()', ctl)::regprocedure;
-  ready boolean;
+  gid oid := (SELECT oid FROM pg_roles WHERE rolname = g);
+  fn regprocedure := format('%I.sandbox_self_status()', current_schema())::regprocedure;
 BEGIN
-  FOR attempt IN 1..2 LOOP
-    SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = g)
-       AND EXISTS (SELECT 1 FROM pg_database d, aclexplode(d.datacl) a
-                   WHERE d.datname = current_database() AND a.privilege_type = 'CONNECT'
-                     AND a.grantee = (SELECT oid FROM pg_roles WHERE rolname = g))
-       AND EXISTS (SELECT 1 FROM pg_proc p, aclexplode(p.proacl) a
-                   WHERE p.oid = fn AND a.privilege_type = 'EXECUTE'
-                     AND a.grantee = (SELECT oid FROM pg_roles WHERE rolname = g))
-      INTO ready;
-    IF ready THEN
-      RETURN g;
-    END IF;
-    IF attempt = 1 THEN
-      -- Look again under the lock: another transaction may have just made it.
-      PERFORM pg_advisory_xact_lock(hashtextextended('sandbox_role_acl', 0));
-    END IF;
-  END LOOP;
+  IF gid IS NOT NULL
+     AND EXISTS (SELECT 1 FROM pg_database d, aclexplode(d.datacl) a
+                 WHERE d.datname = current_database() AND a.privilege_type = 'CONNECT' AND a.grantee = gid)
+     AND EXISTS (SELECT 1 FROM pg_proc p, aclexplode(p.proacl) a
+                 WHERE p.oid = fn AND a.privilege_type = 'EXECUTE' AND a.grantee = gid) THEN
+    RETURN g;
+  END IF;
+  PERFORM pg_advisory_xact_lock(hashtextextended('sandbox_role_acl', 0));
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = g) THEN
     EXECUTE format('CREATE ROLE %I WITH NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS', g);
   END IF;
