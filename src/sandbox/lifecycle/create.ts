@@ -248,8 +248,8 @@ async function provision(ctx: LifecycleContext, row: CreatingRow, plan: GuildPla
       }
       await fault(ctx, 'create:after-schema', id);
       if (!local) {
-        // On another server the role goes with the schema, in that server's transaction (its GRANT
-        // CONNECT locks that database's catalog row only until this commit, before the control side).
+        // On another server the role goes with the schema, in that server's transaction, committed
+        // before the control side.
         await regrant(ctx, stx, id, prepared);
         await ctx.store.recordPlacement(stx, { id, name: row.name, owner: row.owner, schemaName, createdAt: row.createdAt, expiresAt: row.expiresAt, server });
       }
@@ -263,9 +263,7 @@ async function provision(ctx: LifecycleContext, row: CreatingRow, plan: GuildPla
     await fault(ctx, 'create:before-running', id);
     // ONE statement: the mappings, creating → running (schema_created, role_created and guild_registered
     // audited before status_changed), and last the role (isolation on): made for a new schema, or
-    // re-granted on a clone's copied objects. Its GRANT CONNECT locks the database's catalog row until
-    // the commit, so every concurrent create waits there: nothing else of this transaction runs inside
-    // that window. (On another server it was made there.)
+    // re-granted on a clone's copied objects. (On another server it was made there.)
     const { mapped } = await ctx.store.completeCreate(tx, { id, guildIds: plan.map, actor, templateVersion, before: audits, last: local ? await createExpressions(ctx, id, prepared) : [] });
     const skipped = plan.map.filter((g) => !mapped.includes(g));
     if (skipped.length && !skipMapped) await throwGuildMapped(ctx, tx, skipped[0]!);

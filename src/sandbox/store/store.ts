@@ -220,8 +220,8 @@ export class SandboxStore {
    * The end of a create's provisioning transaction, in ONE statement: the guilds mapped when free
    * (as mapGuildIfFree, their `guild_registered` rows audited by the status change), creating →
    * running with `before` and those rows audited first, and then, once all of that has run, the
-   * `last` expressions (the role: its GRANT CONNECT locks the database's catalog row until the
-   * commit, so concurrent creates queue there; nothing else of the transaction follows it).
+   * `last` expressions (the role and its grants). The mappings' route-feed trigger fires at the end
+   * of the statement, so the route version row it locks is held only from there to the commit.
    * Returns the guilds this statement mapped. A lost race on the status is SANDBOX_010 (the
    * caller's transaction rolls back).
    */
